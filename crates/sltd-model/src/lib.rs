@@ -1,0 +1,23 @@
+//! The document model shared by every part of sltd: what a stolen or lost
+//! travel document record is, how document numbers and issuing states are
+//! normalised, when a record matches a query, and how the machine readable
+//! zone (MRZ) of a travel document is read.
+//!
+//! This crate does no I/O. Every rule that decides whether two documents are
+//! the same lives here, once, and everything else calls it.
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod key;
+pub mod mrz;
+mod query;
+mod record;
+
+pub use error::ModelError;
+pub use key::{
+    DocumentKey, DocumentNumber, DocumentType, IssuingState, MAX_NUMBER_LEN, MAX_STATE_LEN,
+    MAX_TYPE_LEN,
+};
+pub use query::Query;
+pub use record::{Date, MAX_REFERENCE_LEN, Record, Reference, Status};
