@@ -1,0 +1,92 @@
+//! A base index with delta segments on top: what a data generation serves.
+//! For each key, the newest layer that has the key decides: a record there
+//! replaces the base's, a deletion hides it.
+
+use sltd_model::{DocumentKey, Query, Record};
+
+use crate::{Entry, Index, IndexError, IndexKind};
+
+/// A base index plus segments, oldest segment first.
+#[derive(Debug)]
+pub struct LayeredIndex<B> {
+    base: Index<B>,
+    segments: Vec<Index<B>>,
+}
+
+impl<B: AsRef<[u8]>> LayeredIndex<B> {
+    /// Stacks `segments` (oldest first) on `base`. The base must be a base
+    /// file and each segment a segment file.
+    pub fn new(base: Index<B>, segments: Vec<Index<B>>) -> Result<Self, IndexError> {
+        if base.header().kind != IndexKind::Base {
+            return Err(IndexError::BadHeader {
+                what: "a segment file was given where a base was expected",
+            });
+        }
+        if segments.iter().any(|s| s.header().kind != IndexKind::Segment) {
+            return Err(IndexError::BadHeader {
+                what: "a base file was given where a segment was expected",
+            });
+        }
+        Ok(Self { base, segments })
+    }
+
+    /// The base index.
+    pub fn base(&self) -> &Index<B> {
+        &self.base
+    }
+
+    /// The segments, oldest first.
+    pub fn segments(&self) -> &[Index<B>] {
+        &self.segments
+    }
+
+    /// Appends every record that answers `query` in the layered view.
+    pub fn lookup(&self, query: &Query, out: &mut Vec<Record>) -> Result<(), IndexError> {
+        if self.segments.is_empty() {
+            return self.base.lookup(query, out);
+        }
+        // Keys decided by a newer layer; tiny (one number, a few states).
+        let mut decided: Vec<DocumentKey> = Vec::new();
+        let mut entries = Vec::new();
+        for seg in self.segments.iter().rev() {
+            entries.clear();
+            // Deletions match regardless of type; the type filter applies to
+            // records only, so look up without it and filter below.
+            let keyq = Query {
+                doc_type: None,
+                ..*query
+            };
+            seg.lookup_entries(&keyq, &mut entries)?;
+            for e in &entries {
+                if decided.contains(e.key()) {
+                    continue;
+                }
+                decided.push(*e.key());
+                if let Entry::Record(r) = e
+                    && query.matches(r)
+                {
+                    out.push(*r);
+                }
+            }
+        }
+        let mut base = Vec::new();
+        self.base.lookup(query, &mut base)?;
+        out.extend(base.into_iter().filter(|r| !decided.contains(&r.key)));
+        Ok(())
+    }
+
+    /// The record for exactly `key` in the layered view.
+    pub fn get(&self, key: &DocumentKey) -> Result<Option<Record>, IndexError> {
+        for seg in self.segments.iter().rev() {
+            match seg.get(key)? {
+                Some(Entry::Record(r)) => return Ok(Some(r)),
+                Some(Entry::Deleted(_)) => return Ok(None),
+                None => {}
+            }
+        }
+        Ok(match self.base.get(key)? {
+            Some(Entry::Record(r)) => Some(r),
+            _ => None,
+        })
+    }
+}

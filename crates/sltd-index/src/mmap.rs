@@ -1,0 +1,65 @@
+//! Mapping index files into memory. This is the only module in sltd that
+//! uses `unsafe`, for the one call that maps a file.
+
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::path::Path;
+
+use memmap2::{Mmap, MmapOptions};
+
+use crate::{Index, IndexError};
+
+/// An index over a read-only memory map of its file.
+pub type MappedIndex = Index<Mmap>;
+
+/// How to map an index file.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MapOptions {
+    /// Fault every page in before returning (and advise the kernel the pages
+    /// will be needed), so the first lookups pay no page-fault latency. A
+    /// daemon sets this before it reports ready.
+    pub resident: bool,
+}
+
+/// Maps `path` read-only and opens it as an index (structure checks only;
+/// call [`Index::verify`] to check every byte).
+///
+/// sltd never modifies an index file in place: new data is written to a new
+/// file and renamed over the old name, so a live map keeps seeing the file
+/// it mapped.
+pub fn open_file(path: &Path, opts: MapOptions) -> Result<MappedIndex, IndexError> {
+    let io = |source| IndexError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    if len == 0 {
+        return Err(IndexError::BadMagic);
+    }
+    let mut options = MmapOptions::new();
+    #[cfg(target_os = "linux")]
+    if opts.resident {
+        options.populate();
+    }
+    // SAFETY: the map is read-only and private to this process. sltd's
+    // writers never modify an index file in place (they write a temporary
+    // file and rename it), so the bytes under the map do not change while it
+    // lives. Another program truncating the file would make access fault
+    // rather than return wrong data; the data directory is owned by the
+    // service user to rule that out.
+    let map = unsafe { options.map(&file) }.map_err(io)?;
+    if opts.resident {
+        // Advice only: failure to advise leaves a correct, merely colder map.
+        let _ = map.advise(memmap2::Advice::WillNeed);
+        // Touch one byte per page so the mapping is resident even where
+        // MAP_POPULATE is not available.
+        let mut sum = 0u8;
+        for i in (0..map.len()).step_by(4096) {
+            sum ^= map[i];
+        }
+        std::hint::black_box(sum);
+    }
+    Index::open(map)
+}

@@ -1,0 +1,387 @@
+//! Reading an index: `open`, `verify` and lookups over any byte buffer.
+
+use std::hint::black_box;
+
+use sltd_model::{DocumentKey, Query, Record};
+
+use crate::IndexError;
+use crate::format::{
+    BUCKET_LEN, BucketHead, Entry, HEADER_LEN, Header, IndexKind, LINE, PackedNumber, RawEntry,
+    SLOTS, fingerprint, hash_number, home_bucket, slot_fingerprint, slot_offset,
+    u64_at,
+};
+
+/// An opened index over bytes the caller owns (a `Vec<u8>`, a memory map...).
+#[derive(Debug)]
+pub struct Index<B> {
+    bytes: B,
+    header: Header,
+}
+
+/// Lookups run through up to this many queries at a time in
+/// [`Index::lookup_batch`], touching all their buckets before resolving any.
+const BATCH_WINDOW: usize = 16;
+
+impl<B: AsRef<[u8]>> Index<B> {
+    /// Opens an index: checks the magic, version, header checksum, section
+    /// bounds and the exact length. Cost is independent of the file size.
+    pub fn open(bytes: B) -> Result<Self, IndexError> {
+        let header = Header::decode(bytes.as_ref())?;
+        Ok(Self { bytes, header })
+    }
+
+    /// The decoded header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The underlying bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes.as_ref()
+    }
+
+    /// Gives back the underlying buffer.
+    pub fn into_inner(self) -> B {
+        self.bytes
+    }
+
+    fn table(&self) -> &[u8] {
+        let start = self.header.table_offset as usize;
+        self.bytes
+            .as_ref()
+            .get(start..start + self.header.table_len as usize)
+            .unwrap_or_default()
+    }
+
+    fn records(&self) -> &[u8] {
+        let start = self.header.records_offset as usize;
+        self.bytes
+            .as_ref()
+            .get(start..start + self.header.records_len as usize)
+            .unwrap_or_default()
+    }
+
+    /// Checks every byte: both section checksums, the content identity, every
+    /// bucket and every record (that each decodes, sits in the bucket chain
+    /// its hash selects, does not cross a cache line, and is counted once).
+    pub fn verify(&self) -> Result<(), IndexError> {
+        let h = &self.header;
+        let table = self.table();
+        let records = self.records();
+        if xxhash_rust::xxh3::xxh3_64(table) != h.table_checksum {
+            return Err(IndexError::ChecksumMismatch { section: "table" });
+        }
+        if xxhash_rust::xxh3::xxh3_64(records) != h.records_checksum {
+            return Err(IndexError::ChecksumMismatch { section: "records" });
+        }
+        if content_id(table, records) != h.content_id {
+            return Err(IndexError::ChecksumMismatch {
+                section: "content identity",
+            });
+        }
+        let mut seen = 0u64;
+        let mut prev_end = 0usize;
+        let corrupt = |what, offset: usize| IndexError::Corrupt {
+            what,
+            offset: offset as u64,
+        };
+        for b in 0..h.bucket_count as usize {
+            let at = b * BUCKET_LEN;
+            let bucket = &table[at..at + BUCKET_LEN];
+            let file_at = HEADER_LEN + at;
+            let head = BucketHead::decode(u64_at(bucket, 0))
+                .ok_or_else(|| corrupt("bucket header", file_at))?;
+            if head.spill && b + 1 == h.bucket_count as usize {
+                return Err(corrupt("spill flag on the last bucket", file_at));
+            }
+            if (head.base as usize) < prev_end && head.count > 0 {
+                return Err(corrupt("overlapping record regions", file_at));
+            }
+            for i in head.count..SLOTS {
+                if slot_fingerprint(bucket, i) != 0 || slot_offset(bucket, i) != 0 {
+                    return Err(corrupt("unused slot is not zero", file_at));
+                }
+            }
+            for i in 0..head.count {
+                let off = head.base as usize + slot_offset(bucket, i);
+                let raw = records
+                    .get(off..)
+                    .and_then(RawEntry::parse)
+                    .ok_or_else(|| corrupt("record bounds", file_at))?;
+                let rec_at = h.records_offset as usize + off;
+                if raw.bytes.len() <= LINE && off / LINE != (off + raw.bytes.len() - 1) / LINE {
+                    return Err(corrupt("record crosses a cache line", rec_at));
+                }
+                let entry = raw
+                    .decode(h.kind == IndexKind::Segment)
+                    .ok_or_else(|| corrupt("record contents", rec_at))?;
+                let hash = hash_number(&entry.key().number, h.hash_seed);
+                if fingerprint(hash) != slot_fingerprint(bucket, i) {
+                    return Err(corrupt("fingerprint does not match record", file_at));
+                }
+                let home = home_bucket(hash, h.home_bucket_count) as usize;
+                if home > b || b - home >= h.max_probe as usize {
+                    return Err(corrupt("record outside its bucket chain", file_at));
+                }
+                // Every bucket from home up to here must say it spills.
+                for c in home..b {
+                    let w = u64_at(table, c * BUCKET_LEN);
+                    if !BucketHead::decode(w).is_some_and(|hd| hd.spill) {
+                        return Err(corrupt("broken spill chain", file_at));
+                    }
+                }
+                // Exactly one entry per key.
+                let mut found = 0;
+                self.scan(&entry.key().number, |e| {
+                    if e.key() == entry.key() {
+                        found += 1;
+                    }
+                    true
+                })?;
+                if found != 1 {
+                    return Err(corrupt("duplicate key", rec_at));
+                }
+                prev_end = prev_end.max(off + raw.bytes.len());
+                seen += 1;
+            }
+        }
+        if seen != h.record_count {
+            return Err(IndexError::BadHeader {
+                what: "record count does not match the table",
+            });
+        }
+        Ok(())
+    }
+
+    /// Visits every entry whose number equals `number`, in slot order; stops
+    /// early when `visit` returns false.
+    #[inline]
+    fn scan(
+        &self,
+        number: &sltd_model::DocumentNumber,
+        mut visit: impl FnMut(Entry) -> bool,
+    ) -> Result<(), IndexError> {
+        let h = &self.header;
+        let hash = hash_number(number, h.hash_seed);
+        let home = home_bucket(hash, h.home_bucket_count);
+        self.scan_hashed(hash, home, &PackedNumber::new(number), &mut visit)
+    }
+
+    #[inline]
+    fn scan_hashed(
+        &self,
+        hash: u64,
+        home: u64,
+        packed: &PackedNumber,
+        visit: &mut impl FnMut(Entry) -> bool,
+    ) -> Result<(), IndexError> {
+        let h = &self.header;
+        let table = self.table();
+        let records = self.records();
+        let fp = fingerprint(hash);
+        let segment = h.kind == IndexKind::Segment;
+        let mut b = home;
+        for _ in 0..h.max_probe {
+            let at = b as usize * BUCKET_LEN;
+            let Some(bucket) = table.get(at..at + BUCKET_LEN) else {
+                return Err(IndexError::Corrupt {
+                    what: "spill chain runs past the table",
+                    offset: (HEADER_LEN + at) as u64,
+                });
+            };
+            let corrupt = |what| IndexError::Corrupt {
+                what,
+                offset: (HEADER_LEN + at) as u64,
+            };
+            let head = BucketHead::decode(u64_at(bucket, 0)).ok_or_else(|| corrupt("bucket header"))?;
+            for i in 0..head.count {
+                if slot_fingerprint(bucket, i) != fp {
+                    continue;
+                }
+                let off = (head.base as usize).saturating_add(slot_offset(bucket, i));
+                let raw = records
+                    .get(off..)
+                    .and_then(RawEntry::parse)
+                    .ok_or_else(|| corrupt("record bounds"))?;
+                if !raw.number_is(packed) {
+                    continue;
+                }
+                let entry = raw.decode(segment).ok_or_else(|| corrupt("record contents"))?;
+                if !visit(entry) {
+                    return Ok(());
+                }
+            }
+            if !head.spill {
+                return Ok(());
+            }
+            b += 1;
+        }
+        Ok(())
+    }
+
+    /// Appends to `out` every record that answers `query`. Deletions in a
+    /// segment are not records and are skipped; see [`Index::lookup_entries`].
+    pub fn lookup(&self, query: &Query, out: &mut Vec<Record>) -> Result<(), IndexError> {
+        self.lookup_entries_with(query, |e| {
+            if let Entry::Record(r) = e {
+                out.push(r);
+            }
+        })
+    }
+
+    /// Appends to `out` every entry (record or deletion) whose key answers
+    /// `query`; a deletion matches on state and number only.
+    pub fn lookup_entries(&self, query: &Query, out: &mut Vec<Entry>) -> Result<(), IndexError> {
+        self.lookup_entries_with(query, |e| out.push(e))
+    }
+
+    fn lookup_entries_with(
+        &self,
+        query: &Query,
+        mut sink: impl FnMut(Entry),
+    ) -> Result<(), IndexError> {
+        self.scan(&query.number, |e| {
+            if entry_matches(query, &e) {
+                sink(e);
+            }
+            true
+        })
+    }
+
+    /// The entry stored for exactly `key`, if any.
+    pub fn get(&self, key: &DocumentKey) -> Result<Option<Entry>, IndexError> {
+        let mut found = None;
+        self.scan(&key.number, |e| {
+            if e.key() == key {
+                found = Some(e);
+                false
+            } else {
+                true
+            }
+        })?;
+        Ok(found)
+    }
+
+    /// Runs many lookups, calling `on_match(i, record)` for each record that
+    /// answers `queries[i]`. Queries are taken a window at a time: all of a
+    /// window's buckets are touched first, so their cache misses overlap,
+    /// then each query is resolved from cache.
+    pub fn lookup_batch(
+        &self,
+        queries: &[Query],
+        mut on_match: impl FnMut(usize, Record),
+    ) -> Result<(), IndexError> {
+        let h = &self.header;
+        let table = self.table();
+        let mut hashes = [(0u64, 0u64); BATCH_WINDOW];
+        for (w, window) in queries.chunks(BATCH_WINDOW).enumerate() {
+            let mut touch = 0u64;
+            for (slot, q) in hashes.iter_mut().zip(window) {
+                let hash = hash_number(&q.number, h.hash_seed);
+                let home = home_bucket(hash, h.home_bucket_count);
+                *slot = (hash, home);
+                touch ^= u64_at(table, home as usize * BUCKET_LEN);
+            }
+            black_box(touch);
+            for (i, (q, &(hash, home))) in window.iter().zip(&hashes).enumerate() {
+                let idx = w * BATCH_WINDOW + i;
+                let packed = PackedNumber::new(&q.number);
+                self.scan_hashed(hash, home, &packed, &mut |e| {
+                    if let Entry::Record(r) = e
+                        && q.matches(&r)
+                    {
+                        on_match(idx, r);
+                    }
+                    true
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every entry in table order.
+    pub fn entries(&self) -> Entries<'_> {
+        Entries {
+            table: self.table(),
+            records: self.records(),
+            segment: self.header.kind == IndexKind::Segment,
+            records_offset: self.header.records_offset,
+            bucket: 0,
+            slot: 0,
+        }
+    }
+
+    /// Counts used for reporting: buckets that spill into the next one.
+    pub fn spilling_buckets(&self) -> u64 {
+        let table = self.table();
+        (0..self.header.bucket_count as usize)
+            .filter(|&b| {
+                BucketHead::decode(u64_at(table, b * BUCKET_LEN)).is_some_and(|hd| hd.spill)
+            })
+            .count() as u64
+    }
+}
+
+/// Whether `entry` answers `query`: a record by [`Query::matches`], a
+/// deletion by its key alone (the type is not known for a deleted key).
+pub(crate) fn entry_matches(query: &Query, entry: &Entry) -> bool {
+    match entry {
+        Entry::Record(r) => query.matches(r),
+        Entry::Deleted(k) => k.number == query.number && query.state.is_none_or(|s| s == k.state),
+    }
+}
+
+/// The data-set identity: XXH3-128 over the table and the records sections.
+pub(crate) fn content_id(table: &[u8], records: &[u8]) -> [u8; 16] {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    hasher.update(table);
+    hasher.update(records);
+    hasher.digest128().to_le_bytes()
+}
+
+/// Iterator over every entry of an index, in table order.
+#[derive(Debug)]
+pub struct Entries<'a> {
+    table: &'a [u8],
+    records: &'a [u8],
+    segment: bool,
+    records_offset: u64,
+    bucket: usize,
+    slot: usize,
+}
+
+impl Iterator for Entries<'_> {
+    type Item = Result<Entry, IndexError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let at = self.bucket * BUCKET_LEN;
+            let bucket = self.table.get(at..at + BUCKET_LEN)?;
+            let corrupt = |what, offset: usize| {
+                Some(Err(IndexError::Corrupt {
+                    what,
+                    offset: offset as u64,
+                }))
+            };
+            let Some(head) = BucketHead::decode(u64_at(bucket, 0)) else {
+                self.bucket = usize::MAX / BUCKET_LEN;
+                return corrupt("bucket header", HEADER_LEN + at);
+            };
+            if self.slot >= head.count {
+                self.bucket += 1;
+                self.slot = 0;
+                continue;
+            }
+            let off = head.base as usize + slot_offset(bucket, self.slot);
+            self.slot += 1;
+            let rec_at = self.records_offset as usize + off;
+            return match self.records.get(off..).and_then(RawEntry::parse) {
+                Some(raw) => match raw.decode(self.segment) {
+                    Some(e) => Some(Ok(e)),
+                    None => corrupt("record contents", rec_at),
+                },
+                None => corrupt("record bounds", rec_at),
+            };
+        }
+    }
+}
