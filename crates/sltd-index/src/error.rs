@@ -21,10 +21,7 @@ pub enum IndexError {
     /// A section's checksum does not match its contents.
     ChecksumMismatch { section: &'static str },
     /// A bucket or record is malformed; found by `verify` or by a lookup.
-    Corrupt {
-        what: &'static str,
-        offset: u64,
-    },
+    Corrupt { what: &'static str, offset: u64 },
     /// The builder was given something it cannot store.
     Build { reason: String },
 }
@@ -45,7 +42,10 @@ impl fmt::Display for IndexError {
             ),
             IndexError::BadHeader { what } => write!(f, "corrupt index header: {what}"),
             IndexError::ChecksumMismatch { section } => {
-                write!(f, "checksum mismatch in the {section} section: the file is corrupt")
+                write!(
+                    f,
+                    "checksum mismatch in the {section} section: the file is corrupt"
+                )
             }
             IndexError::Corrupt { what, offset } => {
                 write!(f, "corrupt index: {what} at byte {offset}")

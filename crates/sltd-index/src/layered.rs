@@ -22,7 +22,10 @@ impl<B: AsRef<[u8]>> LayeredIndex<B> {
                 what: "a segment file was given where a base was expected",
             });
         }
-        if segments.iter().any(|s| s.header().kind != IndexKind::Segment) {
+        if segments
+            .iter()
+            .any(|s| s.header().kind != IndexKind::Segment)
+        {
             return Err(IndexError::BadHeader {
                 what: "a base file was given where a segment was expected",
             });

@@ -7,8 +7,7 @@ use sltd_model::{DocumentKey, Query, Record};
 use crate::IndexError;
 use crate::format::{
     BUCKET_LEN, BucketHead, Entry, HEADER_LEN, Header, IndexKind, LINE, PackedNumber, RawEntry,
-    SLOTS, fingerprint, hash_number, home_bucket, slot_fingerprint, slot_offset,
-    u64_at,
+    SLOTS, fingerprint, hash_number, home_bucket, slot_fingerprint, slot_offset, u64_at,
 };
 
 /// An opened index over bytes the caller owns (a `Vec<u8>`, a memory map...).
@@ -193,7 +192,8 @@ impl<B: AsRef<[u8]>> Index<B> {
                 what,
                 offset: (HEADER_LEN + at) as u64,
             };
-            let head = BucketHead::decode(u64_at(bucket, 0)).ok_or_else(|| corrupt("bucket header"))?;
+            let head =
+                BucketHead::decode(u64_at(bucket, 0)).ok_or_else(|| corrupt("bucket header"))?;
             for i in 0..head.count {
                 if slot_fingerprint(bucket, i) != fp {
                     continue;
@@ -206,7 +206,9 @@ impl<B: AsRef<[u8]>> Index<B> {
                 if !raw.number_is(packed) {
                     continue;
                 }
-                let entry = raw.decode(segment).ok_or_else(|| corrupt("record contents"))?;
+                let entry = raw
+                    .decode(segment)
+                    .ok_or_else(|| corrupt("record contents"))?;
                 if !visit(entry) {
                     return Ok(());
                 }
@@ -364,7 +366,7 @@ impl Iterator for Entries<'_> {
                 }))
             };
             let Some(head) = BucketHead::decode(u64_at(bucket, 0)) else {
-                self.bucket = usize::MAX / BUCKET_LEN;
+                self.bucket = self.table.len() / BUCKET_LEN;
                 return corrupt("bucket header", HEADER_LEN + at);
             };
             if self.slot >= head.count {

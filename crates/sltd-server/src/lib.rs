@@ -1,0 +1,2 @@
+//! sltdd (work in progress).
+#![forbid(unsafe_code)]
