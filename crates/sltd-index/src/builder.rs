@@ -191,7 +191,7 @@ impl IndexBuilder {
         }
 
         let mut table: Vec<u8> = Vec::with_capacity((home_buckets as usize + 8) * BUCKET_LEN);
-        let mut records: Vec<u8> = Vec::with_capacity(self.arena.len() + self.arena.len() / 8);
+        let mut packer = LinePacker::new(self.arena.len() + self.arena.len() / 16);
         let mut carry: Vec<(Pending, u64)> = Vec::new(); // (entry, home bucket)
         let mut next = 0usize;
         let mut max_probe = 1u64;
@@ -213,7 +213,7 @@ impl IndexBuilder {
             for (_, home) in &in_bucket {
                 max_probe = max_probe.max(bucket - home + 1);
             }
-            let (head, fps, offsets) = self.place(&in_bucket, spill, &mut records)?;
+            let (head, fps, offsets) = self.place(&in_bucket, spill, &mut packer)?;
             table.extend_from_slice(&encode_bucket(head, &fps, &offsets));
             bucket += 1;
         }
@@ -223,6 +223,7 @@ impl IndexBuilder {
             });
         }
 
+        let records = packer.records;
         let table_checksum = xxhash_rust::xxh3::xxh3_64(&table);
         let records_checksum = xxhash_rust::xxh3::xxh3_64(&records);
         let header = Header {
@@ -267,44 +268,30 @@ impl IndexBuilder {
         })
     }
 
-    /// Places one bucket's entries in the records section so that none
-    /// crosses a cache line: at each step the largest entry that still fits
-    /// in the current line goes next; when none fits, the line is padded.
+    /// Places one bucket's entries in the records section; see
+    /// [`LinePacker`].
     fn place(
         &self,
         entries: &[(Pending, u64)],
         spill: bool,
-        records: &mut Vec<u8>,
+        packer: &mut LinePacker,
     ) -> Result<(BucketHead, Vec<u16>, Vec<usize>), IndexError> {
-        let base = records.len();
+        let raws: Vec<&[u8]> = entries.iter().map(|(p, _)| self.raw(p).bytes).collect();
+        // Largest first packs lines tighter; ties keep slot order.
+        let mut order: Vec<usize> = (0..raws.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(raws[i].len()));
+        let mut absolute = vec![0usize; raws.len()];
+        for i in order {
+            absolute[i] = packer.put(raws[i]);
+        }
+        let base = absolute.iter().copied().min().unwrap_or(0);
         if base as u64 > MAX_BASE {
             return Err(IndexError::Build {
                 reason: "records section exceeds 1 TiB".into(),
             });
         }
-        let raws: Vec<&[u8]> = entries.iter().map(|(p, _)| self.raw(p).bytes).collect();
-        let mut offsets = vec![0usize; entries.len()];
-        let mut placed = vec![false; entries.len()];
-        for _ in 0..entries.len() {
-            let room = LINE - records.len() % LINE;
-            let pick = (0..raws.len())
-                .filter(|&i| !placed[i] && raws[i].len() <= room)
-                .max_by_key(|&i| (raws[i].len(), std::cmp::Reverse(i)));
-            let i = match pick {
-                Some(i) => i,
-                None => {
-                    records.resize(records.len() + room, 0);
-                    (0..raws.len())
-                        .filter(|&i| !placed[i])
-                        .max_by_key(|&i| (raws[i].len(), std::cmp::Reverse(i)))
-                        .expect("an unplaced entry remains")
-                }
-            };
-            placed[i] = true;
-            offsets[i] = records.len() - base;
-            debug_assert!(offsets[i] <= MAX_REL_OFFSET);
-            records.extend_from_slice(raws[i]);
-        }
+        let offsets: Vec<usize> = absolute.iter().map(|&a| a - base).collect();
+        debug_assert!(offsets.iter().all(|&o| o <= MAX_REL_OFFSET));
         let fps = entries.iter().map(|(p, _)| fingerprint(p.hash)).collect();
         Ok((
             BucketHead {
@@ -315,6 +302,59 @@ impl IndexBuilder {
             fps,
             offsets,
         ))
+    }
+}
+
+/// Lines a record may still be placed into, behind the newest one. Bounds
+/// how far apart one bucket's records can be: at most `(OPEN_LINES + 16)`
+/// lines, 2 KiB, well inside the 12-bit slot offset.
+const OPEN_LINES: usize = 16;
+
+/// Packs entries into 64-byte lines so that none crosses a line: each entry
+/// goes into the one of the last few lines with the least room that still
+/// fits it (best fit),
+/// or starts a new line. Unused bytes stay zero.
+struct LinePacker {
+    records: Vec<u8>,
+    /// (line number, bytes used), oldest first.
+    open: std::collections::VecDeque<(usize, usize)>,
+}
+
+impl LinePacker {
+    fn new(capacity: usize) -> Self {
+        Self {
+            records: Vec::with_capacity(capacity),
+            open: std::collections::VecDeque::with_capacity(OPEN_LINES + 1),
+        }
+    }
+
+    /// Copies `raw` (at most one line long) in; returns its offset.
+    fn put(&mut self, raw: &[u8]) -> usize {
+        debug_assert!(raw.len() <= LINE);
+        // Best fit: the open line with the least room that still fits.
+        let slot = self
+            .open
+            .iter_mut()
+            .filter(|(_, used)| LINE - *used >= raw.len())
+            .min_by_key(|(_, used)| LINE - *used);
+        let at = match slot {
+            Some((line, used)) => {
+                let at = *line * LINE + *used;
+                *used += raw.len();
+                at
+            }
+            None => {
+                let line = self.records.len() / LINE;
+                self.records.resize(self.records.len() + LINE, 0);
+                self.open.push_back((line, raw.len()));
+                if self.open.len() > OPEN_LINES {
+                    self.open.pop_front();
+                }
+                line * LINE
+            }
+        };
+        self.records[at..at + raw.len()].copy_from_slice(raw);
+        at
     }
 }
 

@@ -288,6 +288,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     })
 }
 
+#[inline]
 pub(crate) fn u16_at(b: &[u8], at: usize) -> u16 {
     let mut a = [0u8; 2];
     if let Some(s) = b.get(at..at + 2) {
@@ -296,6 +297,7 @@ pub(crate) fn u16_at(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes(a)
 }
 
+#[inline]
 pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
     let mut a = [0u8; 4];
     if let Some(s) = b.get(at..at + 4) {
@@ -304,6 +306,7 @@ pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(a)
 }
 
+#[inline]
 pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
     let mut a = [0u8; 8];
     if let Some(s) = b.get(at..at + 8) {
@@ -407,6 +410,7 @@ pub(crate) fn encode_bucket(head: BucketHead, fps: &[u16], offsets: &[usize]) ->
 // Records.
 
 /// 5-bit letter code: `A` = 1 ... `Z` = 26, 0 = absent.
+#[inline]
 fn letters_pack(letters: &[u8]) -> u16 {
     let mut v = 0u16;
     for i in 0..3 {
@@ -417,6 +421,7 @@ fn letters_pack(letters: &[u8]) -> u16 {
 
 /// Unpacks up to `n` letters packed as [`letters_pack`] does for three and
 /// checks they are left-aligned and valid.
+#[inline]
 fn letters_unpack(v: u16, n: usize) -> Option<([u8; 3], usize)> {
     let mut out = [0u8; 3];
     let mut len = 0;
@@ -435,30 +440,35 @@ fn letters_unpack(v: u16, n: usize) -> Option<([u8; 3], usize)> {
     (len > 0).then_some((out, len))
 }
 
+#[inline]
 pub(crate) fn pack_state(s: &IssuingState) -> u16 {
     letters_pack(s.as_bytes())
 }
 
+#[inline]
 fn unpack_state(v: u16) -> Option<IssuingState> {
     let (b, len) = letters_unpack(v, 3)?;
-    IssuingState::normalise(std::str::from_utf8(&b[..len]).ok()?).ok()
+    IssuingState::from_letters(&b[..len])
 }
 
 fn pack_type(t: &DocumentType) -> u16 {
     letters_pack(t.as_bytes()) >> 5
 }
 
+#[inline]
 fn unpack_type(v: u16) -> Option<DocumentType> {
     let (b, len) = letters_unpack(v, 2)?;
-    DocumentType::normalise(std::str::from_utf8(&b[..len]).ok()?).ok()
+    DocumentType::from_letters(&b[..len])
 }
 
 /// Six-bit code of a number character: `0-9` = 0..9, `A-Z` = 10..35.
+#[inline]
 fn char_code(c: u8) -> u8 {
-    if c.is_ascii_digit() {
-        c - b'0'
-    } else {
-        c - b'A' + 10
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'A'..=b'Z' => c - b'A' + 10,
+        // Padding beyond the number's length.
+        _ => 0,
     }
 }
 
@@ -472,39 +482,41 @@ pub(crate) struct PackedNumber {
 }
 
 impl PackedNumber {
+    #[inline]
     pub(crate) fn new(n: &DocumentNumber) -> Self {
         let mut bytes = [0u8; 23];
-        let mut acc = 0u32;
-        let mut bits = 0;
-        let mut at = 0;
-        for &c in n.as_bytes() {
-            acc |= u32::from(char_code(c)) << bits;
-            bits += 6;
-            while bits >= 8 {
-                bytes[at] = acc as u8;
-                at += 1;
-                acc >>= 8;
-                bits -= 8;
-            }
-        }
-        if bits > 0 {
-            bytes[at] = acc as u8;
+        // Four characters make three bytes; the tail is zero-padded, which
+        // leaves the unused bits zero.
+        let mut chars = [0u8; 32];
+        let src = n.as_bytes();
+        chars[..src.len()].copy_from_slice(src);
+        for (group, out) in chars.chunks_exact(4).zip(bytes.chunks_mut(3)) {
+            let v = u32::from(char_code(group[0]))
+                | u32::from(char_code(group[1])) << 6
+                | u32::from(char_code(group[2])) << 12
+                | u32::from(char_code(group[3])) << 18;
+            let le = v.to_le_bytes();
+            let take = out.len();
+            out.copy_from_slice(&le[..take]);
         }
         Self {
-            len: n.len() as u8,
+            len: src.len() as u8,
             bytes,
         }
     }
 
+    #[inline]
     pub(crate) fn byte_len(len: usize) -> usize {
         (len * 6).div_ceil(8)
     }
 
+    #[inline]
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.bytes[..Self::byte_len(self.len as usize)]
     }
 }
 
+#[inline]
 fn unpack_number(len: usize, packed: &[u8]) -> Option<DocumentNumber> {
     let mut out = [0u8; MAX_NUMBER_LEN];
     let mut acc = 0u32;

@@ -79,7 +79,9 @@ impl<B: AsRef<[u8]>> Index<B> {
             });
         }
         let mut seen = 0u64;
-        let mut prev_end = 0usize;
+        // One bit per byte of the records section: each byte belongs to at
+        // most one entry, and bytes that belong to none must be zero.
+        let mut used = vec![0u64; records.len().div_ceil(64)];
         let corrupt = |what, offset: usize| IndexError::Corrupt {
             what,
             offset: offset as u64,
@@ -93,8 +95,8 @@ impl<B: AsRef<[u8]>> Index<B> {
             if head.spill && b + 1 == h.bucket_count as usize {
                 return Err(corrupt("spill flag on the last bucket", file_at));
             }
-            if (head.base as usize) < prev_end && head.count > 0 {
-                return Err(corrupt("overlapping record regions", file_at));
+            if head.count == 0 && head.base != 0 {
+                return Err(corrupt("empty bucket with a record base", file_at));
             }
             for i in head.count..SLOTS {
                 if slot_fingerprint(bucket, i) != 0 || slot_offset(bucket, i) != 0 {
@@ -140,8 +142,23 @@ impl<B: AsRef<[u8]>> Index<B> {
                 if found != 1 {
                     return Err(corrupt("duplicate key", rec_at));
                 }
-                prev_end = prev_end.max(off + raw.bytes.len());
+                for byte in off..off + raw.bytes.len() {
+                    if used[byte / 64] & (1 << (byte % 64)) != 0 {
+                        return Err(corrupt("records overlap", rec_at));
+                    }
+                    used[byte / 64] |= 1 << (byte % 64);
+                }
                 seen += 1;
+            }
+        }
+        for (line, (word, chunk)) in used.iter().zip(records.chunks(64)).enumerate() {
+            for (bit, &byte) in chunk.iter().enumerate() {
+                if byte != 0 && word & (1 << bit) == 0 {
+                    return Err(corrupt(
+                        "padding byte is not zero",
+                        h.records_offset as usize + line * 64 + bit,
+                    ));
+                }
             }
         }
         if seen != h.record_count {
@@ -194,10 +211,10 @@ impl<B: AsRef<[u8]>> Index<B> {
             };
             let head =
                 BucketHead::decode(u64_at(bucket, 0)).ok_or_else(|| corrupt("bucket header"))?;
-            for i in 0..head.count {
-                if slot_fingerprint(bucket, i) != fp {
-                    continue;
-                }
+            let mut candidates = matching_slots(bucket, fp, head.count);
+            while candidates != 0 {
+                let i = candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
                 let off = (head.base as usize).saturating_add(slot_offset(bucket, i));
                 let raw = records
                     .get(off..)
@@ -265,9 +282,10 @@ impl<B: AsRef<[u8]>> Index<B> {
     }
 
     /// Runs many lookups, calling `on_match(i, record)` for each record that
-    /// answers `queries[i]`. Queries are taken a window at a time: all of a
-    /// window's buckets are touched first, so their cache misses overlap,
-    /// then each query is resolved from cache.
+    /// answers `queries[i]`, in query order. Queries are taken a window at a
+    /// time: all of a window's buckets are touched first, then the record
+    /// lines of their candidates, so the cache misses of the whole window
+    /// overlap; then each query is resolved from cache.
     pub fn lookup_batch(
         &self,
         queries: &[Query],
@@ -275,6 +293,7 @@ impl<B: AsRef<[u8]>> Index<B> {
     ) -> Result<(), IndexError> {
         let h = &self.header;
         let table = self.table();
+        let records = self.records();
         let mut hashes = [(0u64, 0u64); BATCH_WINDOW];
         for (w, window) in queries.chunks(BATCH_WINDOW).enumerate() {
             let mut touch = 0u64;
@@ -283,6 +302,26 @@ impl<B: AsRef<[u8]>> Index<B> {
                 let home = home_bucket(hash, h.home_bucket_count);
                 *slot = (hash, home);
                 touch ^= u64_at(table, home as usize * BUCKET_LEN);
+            }
+            black_box(touch);
+            // Second pass: the buckets are arriving; touch the record line of
+            // each query's first candidate so a hit's second miss overlaps
+            // with the others too. Negatives rarely have a candidate.
+            let mut touch = 0u8;
+            for &(hash, home) in &hashes[..window.len()] {
+                let at = home as usize * BUCKET_LEN;
+                let Some(bucket) = table.get(at..at + BUCKET_LEN) else {
+                    continue;
+                };
+                let Some(head) = BucketHead::decode(u64_at(bucket, 0)) else {
+                    continue;
+                };
+                let candidates = matching_slots(bucket, fingerprint(hash), head.count);
+                if candidates != 0 {
+                    let slot = candidates.trailing_zeros() as usize;
+                    let off = (head.base as usize).saturating_add(slot_offset(bucket, slot));
+                    touch ^= records.get(off).copied().unwrap_or(0);
+                }
             }
             black_box(touch);
             for (i, (q, &(hash, home))) in window.iter().zip(&hashes).enumerate() {
@@ -322,6 +361,22 @@ impl<B: AsRef<[u8]>> Index<B> {
             })
             .count() as u64
     }
+}
+
+/// A bit mask of the slots among the first `count` whose fingerprint is
+/// `fp`. Written over a fixed-size array so it compiles to a few vector
+/// compares.
+#[inline]
+fn matching_slots(bucket: &[u8], fp: u16, count: usize) -> u32 {
+    let Ok(bucket) = <&[u8; BUCKET_LEN]>::try_from(bucket) else {
+        return 0;
+    };
+    let mut mask = 0u32;
+    for i in 0..SLOTS {
+        let slot = u16::from_le_bytes([bucket[8 + 2 * i], bucket[9 + 2 * i]]);
+        mask |= u32::from(slot == fp) << i;
+    }
+    mask & ((1u32 << count) - 1)
 }
 
 /// Whether `entry` answers `query`: a record by [`Query::matches`], a

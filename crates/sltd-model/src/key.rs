@@ -58,6 +58,7 @@ impl DocumentNumber {
 
     /// Builds a number from bytes that are already normalised (`A-Z0-9`,
     /// 1 to 30 of them), as stored in an index. Anything else is an error.
+    #[inline]
     pub fn from_normalised(raw: &[u8]) -> Result<Self, ModelError> {
         if raw.is_empty() {
             return Err(ModelError::EmptyNumber);
@@ -79,17 +80,20 @@ impl DocumentNumber {
     }
 
     /// The normalised characters as ASCII bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
     }
 
     /// The normalised number as text.
+    #[inline]
     pub fn as_str(&self) -> &str {
         // Only ASCII letters and digits are ever stored.
         std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 
     /// Number of characters.
+    #[inline]
     pub fn len(&self) -> usize {
         self.len as usize
     }
@@ -169,14 +173,36 @@ impl IssuingState {
     }
 
     /// The letters of the state.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
     }
 
     /// The state as text, without fillers (`D`, `FRA`).
+    #[inline]
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
+}
+
+impl IssuingState {
+    /// Builds a state from 1 to 3 upper-case ASCII letters (already
+    /// normalised, as stored in an index); anything else is `None`.
+    #[inline]
+    pub fn from_letters(letters: &[u8]) -> Option<Self> {
+        letters_array(letters).map(|(bytes, len)| Self { len, bytes })
+    }
+}
+
+/// Copies 1 to `N` upper-case ASCII letters into an array.
+#[inline]
+fn letters_array<const N: usize>(letters: &[u8]) -> Option<([u8; N], u8)> {
+    if letters.is_empty() || letters.len() > N || !letters.iter().all(u8::is_ascii_uppercase) {
+        return None;
+    }
+    let mut bytes = [0u8; N];
+    bytes[..letters.len()].copy_from_slice(letters);
+    Some((bytes, letters.len() as u8))
 }
 
 impl fmt::Debug for IssuingState {
@@ -220,24 +246,37 @@ impl DocumentType {
     }
 
     /// The letter that matching compares.
+    #[inline]
     pub fn class(&self) -> u8 {
         self.bytes[0]
     }
 
     /// Whether a record of this type satisfies a query for `other`: the first
     /// letters are equal.
+    #[inline]
     pub fn matches(&self, other: &DocumentType) -> bool {
         self.class() == other.class()
     }
 
     /// The type's letters.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
     }
 
     /// The type as text.
+    #[inline]
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+}
+
+impl DocumentType {
+    /// Builds a type from 1 or 2 upper-case ASCII letters (already
+    /// normalised, as stored in an index); anything else is `None`.
+    #[inline]
+    pub fn from_letters(letters: &[u8]) -> Option<Self> {
+        letters_array(letters).map(|(bytes, len)| Self { len, bytes })
     }
 }
 

@@ -222,9 +222,19 @@ impl Reference {
 
     /// Checks and stores raw bytes: they must be UTF-8 without control
     /// characters, at most 32 bytes long.
+    #[inline]
     pub fn from_bytes(raw: &[u8]) -> Result<Self, ModelError> {
         if raw.len() > MAX_REFERENCE_LEN {
             return Err(ModelError::ReferenceTooLong { len: raw.len() });
+        }
+        // Printable ASCII, the usual case, needs no further checks.
+        if raw.iter().all(|b| (0x20..0x7f).contains(b)) {
+            let mut bytes = [0u8; MAX_REFERENCE_LEN];
+            bytes[..raw.len()].copy_from_slice(raw);
+            return Ok(Self {
+                len: raw.len() as u8,
+                bytes,
+            });
         }
         let text = std::str::from_utf8(raw).map_err(|_| ModelError::InvalidReferenceChar)?;
         if text.chars().any(char::is_control) {
@@ -239,6 +249,7 @@ impl Reference {
     }
 
     /// The reference's bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
     }

@@ -1,0 +1,114 @@
+//! In-process index benchmarks at 1M and 10M records (`SLTD_BENCH_SIZES`):
+//! single negative and positive lookups, batched lookups, number-only
+//! lookups, build throughput, and in the same run the machine's floor (a
+//! dependent random read in a buffer the size of the index).
+//!
+//! `benches/run-index.sh` runs this and prints every figure as a ratio to the
+//! floor.
+
+use std::hint::black_box;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::fence;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use sltd_benches::{Chase, build, hit_queries, label, miss_queries, number_only, records, sizes};
+use sltd_index::Index;
+
+const QUERIES: usize = 1 << 20;
+const BATCH: usize = 300;
+
+fn lookups(c: &mut Criterion) {
+    for n in sizes() {
+        let size = label(n);
+        let recs = records(n);
+        let bytes = build(&recs);
+        eprintln!(
+            "[{size}] index {} bytes, {:.2} bytes/record",
+            bytes.len(),
+            bytes.len() as f64 / n as f64
+        );
+        let index = Index::open(&bytes[..]).expect("built index opens");
+        let hits = hit_queries(&recs, QUERIES, 11);
+        let misses = miss_queries(&index, QUERIES, 12);
+        let numbers: Vec<_> = misses.iter().map(number_only).collect();
+        drop(recs);
+
+        let mut g = c.benchmark_group(format!("index/{size}"));
+        g.measurement_time(Duration::from_secs(4));
+        g.warm_up_time(Duration::from_secs(1));
+        g.throughput(Throughput::Elements(1));
+
+        // Single lookups are timed one after another with a full fence in
+        // between, so each pays its own cache misses: the latency a unary
+        // request sees. The floor is timed the same way.
+        let mut chase = Chase::new(bytes.len());
+        g.bench_function("floor_dependent_read", |b| {
+            b.iter(|| {
+                fence(SeqCst);
+                black_box(chase.step())
+            })
+        });
+
+        let mut out = Vec::with_capacity(8);
+        let mut i = 0usize;
+        for (name, qs) in [
+            ("negative", &misses),
+            ("negative_number_only", &numbers),
+            ("positive", &hits),
+        ] {
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    fence(SeqCst);
+                    out.clear();
+                    i = (i + 1) & (QUERIES - 1);
+                    index.lookup(&qs[i], &mut out).expect("lookup");
+                    black_box(out.len())
+                })
+            });
+        }
+        // The same without fences: how many independent lookups one core
+        // completes per second when the CPU overlaps them.
+        g.bench_function("negative_unfenced", |b| {
+            b.iter(|| {
+                out.clear();
+                i = (i + 1) & (QUERIES - 1);
+                index.lookup(&misses[i], &mut out).expect("lookup");
+                black_box(out.len())
+            })
+        });
+
+        g.throughput(Throughput::Elements(BATCH as u64));
+        let mut j = 0usize;
+        for (name, qs) in [("batch300_negative", &misses), ("batch300_positive", &hits)] {
+            g.bench_function(BenchmarkId::new(name, BATCH), |b| {
+                b.iter(|| {
+                    fence(SeqCst);
+                    j = (j + BATCH) % (QUERIES - BATCH);
+                    let mut found = 0usize;
+                    index
+                        .lookup_batch(&qs[j..j + BATCH], |_, _| found += 1)
+                        .expect("lookup");
+                    black_box(found)
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+fn builds(c: &mut Criterion) {
+    for n in sizes() {
+        let size = label(n);
+        let recs = records(n);
+        let mut g = c.benchmark_group(format!("build/{size}"));
+        g.sample_size(10);
+        g.measurement_time(Duration::from_secs(if n >= 5_000_000 { 60 } else { 10 }));
+        g.throughput(Throughput::Elements(n));
+        g.bench_function("build", |b| b.iter(|| black_box(build(&recs).len())));
+        g.finish();
+    }
+}
+
+criterion_group!(benches, lookups, builds);
+criterion_main!(benches);
