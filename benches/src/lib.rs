@@ -41,6 +41,25 @@ pub fn records(n: u64) -> Vec<Record> {
     sltd_export::generate::generate(n, 1).collect()
 }
 
+/// Builds an index of `n` generated records (seed 1) straight from the
+/// generator, without holding the records, and keeps every `n / sample`-th
+/// record for queries. Returns the index bytes, the sample and the build time.
+pub fn build_streaming(n: u64, sample: usize) -> (Vec<u8>, Vec<Record>, std::time::Duration) {
+    let every = (n / sample as u64).max(1);
+    let mut kept = Vec::with_capacity(sample);
+    let started = std::time::Instant::now();
+    let mut b = IndexBuilder::new(BuildOptions::default());
+    b.reserve(n as usize);
+    for (i, r) in sltd_export::generate::generate(n, 1).enumerate() {
+        if i as u64 % every == 0 {
+            kept.push(r);
+        }
+        b.push(r);
+    }
+    let bytes = b.finish().expect("generated records build").bytes;
+    (bytes, kept, started.elapsed())
+}
+
 /// Builds an in-memory index of `records`.
 pub fn build(records: &[Record]) -> Vec<u8> {
     let mut b = IndexBuilder::new(BuildOptions::default());

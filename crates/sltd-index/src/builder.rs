@@ -158,8 +158,9 @@ impl IndexBuilder {
     pub fn finish(mut self) -> Result<BuiltIndex, IndexError> {
         let input = self.pending.len() as u64;
         let mut pending = std::mem::take(&mut self.pending);
-        // Sort by hash, then key, then precedence: equal keys end up adjacent
-        // with the entry to keep last, and the order depends only on the set.
+        // Sort by hash, then key, then precedence (greatest first): equal keys
+        // end up adjacent with the entry to keep first, and the order depends
+        // only on the set of entries.
         pending.sort_unstable_by(|a, b| {
             a.hash.cmp(&b.hash).then_with(|| {
                 let (ea, eb) = (self.decode(a), self.decode(b));
@@ -167,20 +168,14 @@ impl IndexBuilder {
                     .number
                     .cmp(&eb.key().number)
                     .then(ea.key().state.cmp(&eb.key().state))
-                    .then_with(|| entry_precedence(&ea, &eb))
+                    .then_with(|| entry_precedence(&eb, &ea))
             })
         });
-        let mut kept: Vec<Pending> = Vec::with_capacity(pending.len());
-        for p in pending {
-            if let Some(last) = kept.last_mut()
-                && last.hash == p.hash
-                && self.decode(last).key() == self.decode(&p).key()
-            {
-                *last = p;
-                continue;
-            }
-            kept.push(p);
-        }
+        // `dedup_by` keeps the first of each run of equal keys.
+        pending.dedup_by(|later, first| {
+            later.hash == first.hash && self.decode(later).key() == self.decode(first).key()
+        });
+        let kept = pending;
         let duplicates = input - kept.len() as u64;
         let n = kept.len();
         let home_buckets = ((n as f64 / TARGET_LOAD).ceil() as u64).max(1);

@@ -78,6 +78,55 @@ impl<B: AsRef<[u8]>> LayeredIndex<B> {
         Ok(())
     }
 
+    /// Runs many lookups, calling `on_match(i, record)` for each record that
+    /// answers `queries[i]` in the layered view. The base is searched with
+    /// [`Index::lookup_batch`] (prefetching across the batch); segments,
+    /// small and hot in cache, are consulted per query first. Matches of one
+    /// query are reported together with the base's, but not necessarily in
+    /// query order across queries.
+    pub fn lookup_batch(
+        &self,
+        queries: &[Query],
+        mut on_match: impl FnMut(usize, Record),
+    ) -> Result<(), IndexError> {
+        if self.segments.is_empty() {
+            return self.base.lookup_batch(queries, on_match);
+        }
+        // For each query, the keys a segment decided (start, end) in `decided`.
+        let mut decided: Vec<DocumentKey> = Vec::new();
+        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(queries.len());
+        let mut entries = Vec::new();
+        for (i, query) in queries.iter().enumerate() {
+            let start = decided.len();
+            let keyq = Query {
+                doc_type: None,
+                ..*query
+            };
+            for seg in self.segments.iter().rev() {
+                entries.clear();
+                seg.lookup_entries(&keyq, &mut entries)?;
+                for e in &entries {
+                    if decided[start..].contains(e.key()) {
+                        continue;
+                    }
+                    decided.push(*e.key());
+                    if let Entry::Record(r) = e
+                        && query.matches(r)
+                    {
+                        on_match(i, *r);
+                    }
+                }
+            }
+            spans.push((start, decided.len()));
+        }
+        self.base.lookup_batch(queries, |i, r| {
+            let (start, end) = spans[i];
+            if !decided[start..end].contains(&r.key) {
+                on_match(i, r);
+            }
+        })
+    }
+
     /// The record for exactly `key` in the layered view.
     pub fn get(&self, key: &DocumentKey) -> Result<Option<Record>, IndexError> {
         for seg in self.segments.iter().rev() {

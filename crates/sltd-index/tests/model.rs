@@ -227,6 +227,12 @@ proptest! {
             }
             prop_assert_eq!(layered.get(&r.key).unwrap(), m.get(&r.key).copied());
         }
+        let queries: Vec<Query> = base.iter().chain(&upserts).flat_map(|r| queries_for(&m, r)).collect();
+        let mut batched: Vec<Vec<Record>> = vec![Vec::new(); queries.len()];
+        layered.lookup_batch(&queries, |i, r| batched[i].push(r)).unwrap();
+        for (q, got) in queries.iter().zip(batched) {
+            prop_assert_eq!(sorted(got), model_answer(&m, q));
+        }
     }
 }
 

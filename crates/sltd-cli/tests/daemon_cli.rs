@@ -1,0 +1,282 @@
+//! `sltd check` and `sltd loadgen` against a daemon started in this test
+//! process on 127.0.0.1:0.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sltd_index::{BuildOptions, IndexBuilder};
+use sltd_server::{AuditLog, Config, Daemon, IndexFileSource};
+
+const SLTD: &str = env!("CARGO_BIN_EXE_sltd");
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    csv: std::path::PathBuf,
+    server: String,
+    _runtime: tokio::runtime::Runtime,
+}
+
+/// An index and its CSV export (specimens + 3000 records), served.
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let records: Vec<_> = sltd_export::generate::generate(3_004, 11).collect();
+    let csv = dir.path().join("export.csv");
+    let mut w = sltd_export::ExportWriter::new(std::fs::File::create(&csv).unwrap()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut b = IndexBuilder::new(BuildOptions {
+        created_at: now,
+        ..BuildOptions::default()
+    });
+    for r in &records {
+        w.write(r).unwrap();
+        b.push(*r);
+    }
+    w.finish().unwrap();
+    let index = dir.path().join("index.sltd");
+    sltd_index::write_atomically(&index, &b.finish().unwrap().bytes).unwrap();
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let daemon = Daemon::new(
+            Config::default(),
+            Arc::new(IndexFileSource::new(&index)),
+            AuditLog::writer(std::io::sink()),
+        );
+        let d = Arc::clone(&daemon);
+        tokio::spawn(sltd_server::run(d, listener, None, std::future::pending()));
+        tokio::time::timeout(Duration::from_secs(30), daemon.wait_serving())
+            .await
+            .unwrap();
+        addr
+    });
+    Fixture {
+        _dir: dir,
+        csv,
+        server: format!("http://{addr}"),
+        _runtime: runtime,
+    }
+}
+
+fn sltd(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(SLTD).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+const TD3: &str =
+    "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10";
+
+#[test]
+fn check_exit_codes_and_output() {
+    let f = fixture();
+    let s = f.server.as_str();
+    let (code, out, _) = sltd(&[
+        "check",
+        "--server",
+        s,
+        "--number",
+        "L898902C3",
+        "--country",
+        "UTO",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("HIT") && out.contains("STOLEN") && out.contains("UTO-TD3-0001"),
+        "{out}"
+    );
+    assert!(out.contains("data set") && out.contains("fresh"), "{out}");
+
+    let (code, out, _) = sltd(&["check", "--server", s, "--number", "QQ0000000X"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("NO HIT"), "{out}");
+
+    let (code, _, err) = sltd(&["check", "--server", s, "--number", "L898.902"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("document.number"), "{err}");
+
+    // Host:port without a scheme, and a type filter on its first letter.
+    let addr = s.trim_start_matches("http://");
+    let (code, out, _) = sltd(&[
+        "check",
+        "--server",
+        addr,
+        "--number",
+        "d23145890",
+        "--type",
+        "ID",
+    ]);
+    assert_eq!(code, 0, "{out}");
+
+    let (code, out, _) = sltd(&["check", "--server", s, "--mrz", TD3, "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["verdict"], "HIT");
+    assert_eq!(v["mrz"]["format"], "TD3");
+    assert_eq!(v["mrz"]["all_check_digits_valid"], true);
+    assert_eq!(v["matches"][0]["status"], "stolen");
+    assert_eq!(v["dataset"]["freshness"], "fresh");
+
+    // A daemon that is not there: an error, exit 2.
+    let (code, _, err) = sltd(&[
+        "check",
+        "--server",
+        "http://127.0.0.1:9",
+        "--number",
+        "X1",
+        "--timeout",
+        "2",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot connect"), "{err}");
+}
+
+#[test]
+fn check_batch_file() {
+    let f = fixture();
+    let s = f.server.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("manifest.csv");
+    std::fs::write(
+        &manifest,
+        "request_id,document_number,issuing_country,document_type\n\
+         seat-1A,L898902C3,UTO,P\n\
+         seat-1B,QQ0000000X,UTO,P\n\
+         seat-1C,BAD.NUMBER,,\n\
+         seat-1D,L8988901C,,\n",
+    )
+    .unwrap();
+    let m = manifest.to_str().unwrap();
+    let (code, out, _) = sltd(&[
+        "check",
+        "--server",
+        s,
+        "--batch-file",
+        m,
+        "--batch-size",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("4 documents checked: 2 HIT, 1 no hit, 1 invalid"),
+        "{out}"
+    );
+    assert!(out.contains("line 4: INVALID  document.number"), "{out}");
+    let (code, out, _) = sltd(&["check", "--server", s, "--batch-file", m, "--json"]);
+    assert_eq!(code, 0);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["request_id"], "seat-1A");
+    assert_eq!(lines[1]["verdict"], "NO_HIT");
+    assert_eq!(lines[2]["verdict"], "INVALID_QUERY");
+    assert_eq!(lines[3]["line"], 5);
+
+    // An export file works as a batch file too: every record is a hit.
+    let (code, out, _) = sltd(&[
+        "check",
+        "--server",
+        s,
+        "--batch-file",
+        f.csv.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("3004 documents checked: 3004 HIT, 0 no hit, 0 invalid"),
+        "{out}"
+    );
+}
+
+fn loadgen(f: &Fixture, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "loadgen",
+        "--server",
+        &f.server,
+        "--keys",
+        f.csv.to_str().unwrap(),
+        "--duration",
+        "0.5",
+        "--warmup",
+        "0.1",
+        "--hit-ratio",
+        "0.5",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let (code, out, err) = sltd(&args);
+    assert_eq!(code, 0, "{extra:?}: {out} {err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    for key in [
+        "requests",
+        "errors",
+        "mismatches",
+        "throughput_rps",
+        "keys_per_s",
+        "p50_us",
+        "p90_us",
+        "p99_us",
+        "p999_us",
+        "max_us",
+    ] {
+        assert!(v[key].is_number(), "{key} missing in {v}");
+    }
+    assert_eq!(v["errors"], 0, "{v}");
+    assert_eq!(v["mismatches"], 0, "{v}");
+    assert!(v["requests"].as_u64().unwrap() > 0, "{v}");
+    v
+}
+
+#[test]
+fn loadgen_modes_check_every_answer() {
+    let f = fixture();
+    let v = loadgen(&f, &["--concurrency", "4"]);
+    assert_eq!(v["mode"], "unary");
+    assert_eq!(v["loop"], "closed");
+    let v = loadgen(&f, &["--rate", "500"]);
+    assert_eq!(v["loop"], "open");
+    // About rate x duration requests, whatever the daemon's speed.
+    let n = v["requests"].as_u64().unwrap();
+    assert!((200..=300).contains(&n), "{v}");
+    let v = loadgen(&f, &["--concurrency", "2", "--batch", "100"]);
+    assert_eq!(v["mode"], "batch");
+    assert_eq!(
+        v["keys"].as_u64().unwrap(),
+        100 * v["requests"].as_u64().unwrap()
+    );
+    let v = loadgen(&f, &["--rate", "50", "--batch", "20"]);
+    assert_eq!(v["mode"], "batch");
+    let v = loadgen(&f, &["--stream", "--concurrency", "2", "--window", "16"]);
+    assert_eq!(v["mode"], "stream");
+}
+
+#[test]
+fn loadgen_tcp_pingpong() {
+    let (code, out, err) = sltd(&[
+        "loadgen",
+        "--tcp-pingpong",
+        "--duration",
+        "0.3",
+        "--warmup",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["mode"], "tcp-pingpong");
+    assert!(v["requests"].as_u64().unwrap() > 10);
+    assert!(v["p50_us"].as_u64().unwrap() > 0);
+}
