@@ -16,6 +16,7 @@ use sltd_benches::{
     Chase, build, build_streaming, hit_queries, label, miss_queries, number_only, records, sizes,
 };
 use sltd_index::Index;
+use sltd_model::Query;
 
 const QUERIES: usize = 1 << 20;
 const BATCH: usize = 300;
@@ -40,67 +41,88 @@ fn lookups(c: &mut Criterion) {
         let numbers: Vec<_> = misses.iter().map(number_only).collect();
         drop(recs);
 
-        let mut g = c.benchmark_group(format!("index/{size}"));
-        g.measurement_time(Duration::from_secs(4));
-        g.warm_up_time(Duration::from_secs(1));
-        g.throughput(Throughput::Elements(1));
-
-        // Single lookups are timed one after another with a full fence in
-        // between, so each pays its own cache misses: the latency a unary
-        // request sees. The floor is timed the same way.
         let mut chase = Chase::new(bytes.len());
-        g.bench_function("floor_dependent_read", |b| {
+        lookup_group(
+            c,
+            &format!("index/{size}"),
+            &index,
+            &mut chase,
+            &hits,
+            &misses,
+            &numbers,
+        );
+    }
+}
+
+/// The lookup benchmarks of one configuration, next to its floor.
+fn lookup_group<B: AsRef<[u8]>>(
+    c: &mut Criterion,
+    group: &str,
+    index: &Index<B>,
+    chase: &mut Chase,
+    hits: &[Query],
+    misses: &[Query],
+    numbers: &[Query],
+) {
+    let mut g = c.benchmark_group(group);
+    g.measurement_time(Duration::from_secs(4));
+    g.warm_up_time(Duration::from_secs(1));
+    g.throughput(Throughput::Elements(1));
+
+    // Single lookups are timed one after another with a full fence in
+    // between, so each pays its own cache misses: the latency a unary
+    // request sees. The floor is timed the same way.
+    g.bench_function("floor_dependent_read", |b| {
+        b.iter(|| {
+            fence(SeqCst);
+            black_box(chase.step())
+        })
+    });
+
+    let mut out = Vec::with_capacity(8);
+    let mut i = 0usize;
+    for (name, qs) in [
+        ("negative", misses),
+        ("negative_number_only", numbers),
+        ("positive", hits),
+    ] {
+        g.bench_function(name, |b| {
             b.iter(|| {
                 fence(SeqCst);
-                black_box(chase.step())
-            })
-        });
-
-        let mut out = Vec::with_capacity(8);
-        let mut i = 0usize;
-        for (name, qs) in [
-            ("negative", &misses),
-            ("negative_number_only", &numbers),
-            ("positive", &hits),
-        ] {
-            g.bench_function(name, |b| {
-                b.iter(|| {
-                    fence(SeqCst);
-                    out.clear();
-                    i = (i + 1) & (QUERIES - 1);
-                    index.lookup(&qs[i], &mut out).expect("lookup");
-                    black_box(out.len())
-                })
-            });
-        }
-        // The same without fences: how many independent lookups one core
-        // completes per second when the CPU overlaps them.
-        g.bench_function("negative_unfenced", |b| {
-            b.iter(|| {
                 out.clear();
                 i = (i + 1) & (QUERIES - 1);
-                index.lookup(&misses[i], &mut out).expect("lookup");
+                index.lookup(&qs[i], &mut out).expect("lookup");
                 black_box(out.len())
             })
         });
-
-        g.throughput(Throughput::Elements(BATCH as u64));
-        let mut j = 0usize;
-        for (name, qs) in [("batch300_negative", &misses), ("batch300_positive", &hits)] {
-            g.bench_function(BenchmarkId::new(name, BATCH), |b| {
-                b.iter(|| {
-                    fence(SeqCst);
-                    j = (j + BATCH) % (QUERIES - BATCH);
-                    let mut found = 0usize;
-                    index
-                        .lookup_batch(&qs[j..j + BATCH], |_, _| found += 1)
-                        .expect("lookup");
-                    black_box(found)
-                })
-            });
-        }
-        g.finish();
     }
+    // The same without fences: how many independent lookups one core
+    // completes per second when the CPU overlaps them.
+    g.bench_function("negative_unfenced", |b| {
+        b.iter(|| {
+            out.clear();
+            i = (i + 1) & (QUERIES - 1);
+            index.lookup(&misses[i], &mut out).expect("lookup");
+            black_box(out.len())
+        })
+    });
+
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let mut j = 0usize;
+    for (name, qs) in [("batch300_negative", misses), ("batch300_positive", hits)] {
+        g.bench_function(BenchmarkId::new(name, BATCH), |b| {
+            b.iter(|| {
+                fence(SeqCst);
+                j = (j + BATCH) % (QUERIES - BATCH);
+                let mut found = 0usize;
+                index
+                    .lookup_batch(&qs[j..j + BATCH], |_, _| found += 1)
+                    .expect("lookup");
+                black_box(found)
+            })
+        });
+    }
+    g.finish();
 }
 
 fn builds(c: &mut Criterion) {

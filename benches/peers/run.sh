@@ -15,8 +15,9 @@
 # PEERS_CONCURRENCY (1,16,64), PEERS_BATCH_CONCURRENCY (1,4),
 # PEERS_HIT_RATIOS (0.01,0.5), PEERS_INPROC_SECS (1), PEERS_DATA (where
 # generated CSVs and indexes are kept between runs, default bench-data/peers),
-# PEERS_NO_DOCS=1 (do not touch docs/), CARGO_TARGET_DIR (main workspace
-# build). Ports 127.0.0.1:26379 (Redis), 25432 (PostgreSQL), 25051 and
+# PEERS_NO_DOCS=1 (do not touch docs/), PEERS_PROFILE (debug or release;
+# smoke uses debug, whose main-workspace binaries CI has already built),
+# CARGO_TARGET_DIR (main workspace build). Ports 127.0.0.1:26379 (Redis), 25432 (PostgreSQL), 25051 and
 # 29851 (sltdd) must be free.
 #
 # Needs root on Debian (apt-get for redis-server, postgresql, jq, curl and a
@@ -48,6 +49,7 @@ else
     BATCH_CONCS=${PEERS_BATCH_CONCURRENCY:-1,4} HITS=${PEERS_HIT_RATIOS:-0.01,0.5}
     INPROC_SECS=${PEERS_INPROC_SECS:-1} QUERIES=1048576 PROFILE=release
 fi
+PROFILE=${PEERS_PROFILE:-$PROFILE}
 SEED=42
 LOCK=/tmp/sltd-bench.lock
 REDIS_PORT=26379 PG_PORT=25432 SLTDD_PORT=25051 ADMIN_PORT=29851
@@ -77,14 +79,17 @@ id postgres >/dev/null 2>&1 || useradd --system --home-dir /nonexistent --shell 
 
 # ---------------------------------------------------------------- build
 log "building ($PROFILE)"
+# Not --locked: CI has checked the main lock file already, and the peers'
+# lock file must follow path dependencies as the product's crates change
+# (cargo only adds what is missing; the peers' pinned versions stay).
 MAIN_TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 PEERS_TARGET=$ROOT/benches/peers/target
 if [ "$PROFILE" = release ]; then
-    (cd "$ROOT" && CARGO_TARGET_DIR=$MAIN_TARGET cargo build --release --locked -q -p sltd-cli -p sltd-server)
-    (unset CARGO_TARGET_DIR; cargo build --release --locked -q --manifest-path "$ROOT/benches/peers/Cargo.toml")
+    (cd "$ROOT" && CARGO_TARGET_DIR=$MAIN_TARGET cargo build --release -q -p sltd-cli -p sltd-server)
+    (unset CARGO_TARGET_DIR; cargo build --release -q --manifest-path "$ROOT/benches/peers/Cargo.toml")
 else
-    (cd "$ROOT" && CARGO_TARGET_DIR=$MAIN_TARGET cargo build --locked -q -p sltd-cli -p sltd-server)
-    (unset CARGO_TARGET_DIR; cargo build --locked -q --manifest-path "$ROOT/benches/peers/Cargo.toml")
+    (cd "$ROOT" && CARGO_TARGET_DIR=$MAIN_TARGET cargo build -q -p sltd-cli -p sltd-server)
+    (unset CARGO_TARGET_DIR; cargo build -q --manifest-path "$ROOT/benches/peers/Cargo.toml")
 fi
 SLTD=$MAIN_TARGET/$PROFILE/sltd
 SLTDD=$MAIN_TARGET/$PROFILE/sltdd
@@ -317,7 +322,7 @@ for size in ${SIZES//,/ }; do
 
     for hit in ${HITS//,/ }; do
         keys=$WORK/keys-$size-$hit.bin
-        "$PEERS" keys --csv "$csv" --seed $SEED --hit-ratio "$hit" --out "$keys" 2>/dev/null
+        [ "$big" = 1 ] || "$PEERS" keys --csv "$csv" --seed $SEED --hit-ratio "$hit" --out "$keys" 2>/dev/null
         for (( round = 0; round < ROUNDS; round++ )); do
             log "[$size] hit ratio $hit, round $((round + 1))/$ROUNDS"
             order=(sltdd Redis PostgreSQL)

@@ -120,11 +120,9 @@ pub fn number_only(q: &Query) -> Query {
 /// a TLB miss) like a lookup's, with nothing else.
 #[derive(Debug)]
 pub struct Chase {
-    next: Vec<u64>,
-    at: u64,
+    lines: memmap2::MmapMut,
+    at: usize,
 }
-
-const WORDS_PER_LINE: usize = 8;
 
 impl Chase {
     pub fn new(bytes: usize) -> Self {
@@ -136,18 +134,29 @@ impl Chase {
             let j = rng.random_range(0..i);
             order.swap(i, j);
         }
-        let mut next = vec![0u64; lines * WORDS_PER_LINE];
+        let mut map = memmap2::MmapMut::map_anon(lines * 64).expect("anonymous map");
+        let mut link = |from: u64, to: u64| {
+            let at = from as usize * 64;
+            map[at..at + 8].copy_from_slice(&to.to_le_bytes());
+        };
         for w in order.windows(2) {
-            next[w[0] as usize * WORDS_PER_LINE] = w[1];
+            link(w[0], w[1]);
         }
-        next[order[lines - 1] as usize * WORDS_PER_LINE] = order[0];
-        Self { next, at: order[0] }
+        link(order[lines - 1], order[0]);
+        Self {
+            lines: map,
+            at: order[0] as usize,
+        }
     }
 
     /// One dependent random read.
     #[inline]
     pub fn step(&mut self) -> u64 {
-        self.at = self.next[self.at as usize * WORDS_PER_LINE];
-        self.at
+        let at = self.at * 64;
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&self.lines[at..at + 8]);
+        let next = u64::from_le_bytes(word);
+        self.at = next as usize;
+        next
     }
 }

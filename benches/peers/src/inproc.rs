@@ -565,19 +565,40 @@ pub fn run(st: &Settings) -> anyhow::Result<u64> {
             st.label,
             bytes as f64 / n
         );
-        emit(&base, json!({"peer": name, "metric": "build_s", "value": build_s}));
-        emit(&base, json!({"peer": name, "metric": "bytes_per_record", "value": bytes as f64 / n}));
+        emit(
+            &base,
+            json!({"peer": name, "metric": "build_s", "value": build_s}),
+        );
+        emit(
+            &base,
+            json!({"peer": name, "metric": "bytes_per_record", "value": bytes as f64 / n}),
+        );
         if let Some(ms) = open_ms {
-            emit(&base, json!({"peer": name, "metric": "open_ms", "value": ms}));
+            emit(
+                &base,
+                json!({"peer": name, "metric": "open_ms", "value": ms}),
+            );
         }
         peers.push(peer);
     };
     if wants("sltd-index") {
-        add("sltd-index", sltd.build_s, sltd.bytes, sltd.open_ms, Peer::Sltd(sltd.peer));
+        add(
+            "sltd-index",
+            sltd.build_s,
+            sltd.bytes,
+            sltd.open_ms,
+            Peer::Sltd(sltd.peer),
+        );
     }
     if wants("HashMap") {
         let b = build_hashmap(&records);
-        add("HashMap", b.build_s, b.bytes, b.open_ms, Peer::HashMap(b.peer));
+        add(
+            "HashMap",
+            b.build_s,
+            b.bytes,
+            b.open_ms,
+            Peer::HashMap(b.peer),
+        );
     }
     if wants("fst") {
         let b = build_fst(&records)?;
@@ -606,7 +627,10 @@ pub fn run(st: &Settings) -> anyhow::Result<u64> {
             .take(2)
             .map(|s| p.with(&mut |l| l.check(s, &truth)))
             .sum();
-        emit(&base, json!({"peer": p.name(), "metric": "verify_mismatches", "value": bad}));
+        emit(
+            &base,
+            json!({"peer": p.name(), "metric": "verify_mismatches", "value": bad}),
+        );
         mismatches += bad;
     }
     drop(truth);
@@ -614,7 +638,10 @@ pub fn run(st: &Settings) -> anyhow::Result<u64> {
     let mut chase = Chase::new(index_len);
     for round in 0..st.rounds {
         let floor = time_chase(&mut chase, st.secs);
-        emit(&base, json!({"peer": "memory floor", "metric": "floor_ns", "round": round, "value": floor}));
+        emit(
+            &base,
+            json!({"peer": "memory floor", "metric": "floor_ns", "round": round, "value": floor}),
+        );
         // Alternate the order: rotate by the round, reverse every other one.
         let mut order: Vec<usize> = (0..peers.len()).collect();
         order.rotate_left(round % peers.len().max(1));

@@ -50,6 +50,8 @@ fn rows(path: &Path) -> anyhow::Result<impl Iterator<Item = anyhow::Result<Recor
 
 /// The loadgen's items for `csv`, `seed`, `hit_ratio` and `max_keys`, with
 /// their ground truth.
+// Written as the loadgen writes it, counter included, to stay in step.
+#[allow(clippy::explicit_counter_loop)]
 pub fn build(csv: &Path, seed: u64, hit_ratio: f64, max_keys: usize) -> anyhow::Result<Vec<Item>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut sample: Vec<Record> = Vec::new();

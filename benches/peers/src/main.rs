@@ -52,7 +52,9 @@ impl Args {
             let Some(name) = a.strip_prefix("--") else {
                 bail!("unexpected argument {a:?}");
             };
-            let value = it.next().with_context(|| format!("--{name} needs a value"))?;
+            let value = it
+                .next()
+                .with_context(|| format!("--{name} needs a value"))?;
             m.insert(name.to_string(), value.clone());
         }
         Ok(Self(m))
@@ -89,7 +91,9 @@ impl Args {
 fn run() -> anyhow::Result<u8> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some((cmd, rest)) = argv.split_first() else {
-        bail!("usage: sltd-peers inproc|keys|redis-load|pg-load|redis-ready|pg-ready|net|report ...");
+        bail!(
+            "usage: sltd-peers inproc|keys|redis-load|pg-load|redis-ready|pg-ready|net|report ..."
+        );
     };
     let a = Args::parse(rest)?;
     match cmd.as_str() {

@@ -74,10 +74,7 @@ const PG_BATCH: &str = "SELECT s.state, s.number, s.doc_type, s.status, s.report
 struct PgDate(i32);
 
 impl<'a> FromSql<'a> for PgDate {
-    fn from_sql(
-        _: &Type,
-        raw: &'a [u8],
-    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
         Ok(PgDate(i32::from_be_bytes(raw.try_into()?)))
     }
 
@@ -175,7 +172,13 @@ fn decode_redis(it: &Item, v: Option<Vec<u8>>) -> bool {
 }
 
 /// One request: (keys asked, every answer right).
-async fn call(conn: &mut Conn, mode: Mode, items: &[Item], start: usize, batch: usize) -> Result<(u64, bool), String> {
+async fn call(
+    conn: &mut Conn,
+    mode: Mode,
+    items: &[Item],
+    start: usize,
+    batch: usize,
+) -> Result<(u64, bool), String> {
     let pick = |k: usize| &items[(start + k) % items.len()];
     let err = |e: &dyn std::fmt::Display| e.to_string();
     match (conn, mode) {
@@ -218,7 +221,10 @@ async fn call(conn: &mut Conn, mode: Mode, items: &[Item], start: usize, batch: 
             let it = pick(0);
             let row = pg
                 .client
-                .query_opt(&pg.single, &[&it.key.state.as_str(), &it.key.number.as_str()])
+                .query_opt(
+                    &pg.single,
+                    &[&it.key.state.as_str(), &it.key.number.as_str()],
+                )
                 .await
                 .map_err(|e| err(&e))?;
             let got = row.and_then(|r| pg_record(it.key, &r, 0));
@@ -239,11 +245,13 @@ async fn call(conn: &mut Conn, mode: Mode, items: &[Item], start: usize, batch: 
                 let key = DocumentKey::normalise(s, n).map_err(|e| err(&e))?;
                 got.insert(key, pg_record(key, r, 2));
             }
-            let ok = chosen.iter().all(|it| match (&it.expect, got.get(&it.key)) {
-                (None, None) => true,
-                (Some(want), Some(Some(have))) => want == have,
-                _ => false,
-            });
+            let ok = chosen
+                .iter()
+                .all(|it| match (&it.expect, got.get(&it.key)) {
+                    (None, None) => true,
+                    (Some(want), Some(Some(have))) => want == have,
+                    _ => false,
+                });
             Ok((batch as u64, ok))
         }
         _ => Err("connection does not match mode".into()),
@@ -273,7 +281,9 @@ impl Tally {
     }
 
     fn record(&mut self, latency: Duration) {
-        let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
+        let us = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         self.hist.saturating_record(us);
     }
 
@@ -402,7 +412,12 @@ async fn drive_closed(d: &Drive, conns: Vec<Conn>, items: Arc<Vec<Item>>) -> any
     Ok(total)
 }
 
-async fn drive_open(d: &Drive, conns: Vec<Conn>, items: Arc<Vec<Item>>, rate: f64) -> anyhow::Result<Tally> {
+async fn drive_open(
+    d: &Drive,
+    conns: Vec<Conn>,
+    items: Arc<Vec<Item>>,
+    rate: f64,
+) -> anyhow::Result<Tally> {
     const MAX_IN_FLIGHT: usize = 50_000;
     let interval = Duration::from_secs_f64(1.0 / rate);
     let shared = Arc::new(Mutex::new(Tally::new()));
@@ -496,7 +511,9 @@ fn distinct(csv: &std::path::Path) -> anyhow::Result<Vec<Record>> {
 /// Loads Redis with `MSET`s of 1000 keys, 16 in flight: (JSON figures).
 pub fn redis_load(addr: &str, csv: &std::path::Path) -> anyhow::Result<serde_json::Value> {
     let records = distinct(csv)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let mut con = redis_connect(addr).await?;
         let _: () = redis::cmd("FLUSHALL").query_async(&mut con).await?;
@@ -526,7 +543,10 @@ pub fn redis_load(addr: &str, csv: &std::path::Path) -> anyhow::Result<serde_jso
         if n != records.len() as u64 {
             bail!("Redis holds {n} keys, expected {}", records.len());
         }
-        let info: String = redis::cmd("INFO").arg("memory").query_async(&mut con).await?;
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut con)
+            .await?;
         let used = info
             .lines()
             .find_map(|l| l.strip_prefix("used_memory:"))
@@ -551,7 +571,9 @@ fn copy_text(s: &str, out: &mut String) {
 /// (state, number), `ANALYZE` and `VACUUM`, as one would for a bulk load.
 pub fn pg_load(addr: &str, csv: &std::path::Path) -> anyhow::Result<serde_json::Value> {
     let records = distinct(csv)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let client = pg_client(addr).await?;
         client
@@ -592,7 +614,8 @@ pub fn pg_load(addr: &str, csv: &std::path::Path) -> anyhow::Result<serde_json::
             copy_text(r.reference.as_str(), &mut buf);
             buf.push('\n');
             if buf.len() > (1 << 20) - 256 {
-                sink.send(bytes::Bytes::from(std::mem::take(&mut buf))).await?;
+                sink.send(bytes::Bytes::from(std::mem::take(&mut buf)))
+                    .await?;
                 buf.reserve(1 << 20);
             }
         }
@@ -608,7 +631,10 @@ pub fn pg_load(addr: &str, csv: &std::path::Path) -> anyhow::Result<serde_json::
         client.batch_execute("VACUUM ANALYZE sltd").await?;
         let load_s = t.elapsed().as_secs_f64();
         if copied != records.len() as u64 {
-            bail!("PostgreSQL copied {copied} rows, expected {}", records.len());
+            bail!(
+                "PostgreSQL copied {copied} rows, expected {}",
+                records.len()
+            );
         }
         let row = client
             .query_one(
@@ -617,8 +643,10 @@ pub fn pg_load(addr: &str, csv: &std::path::Path) -> anyhow::Result<serde_json::
             )
             .await?;
         let (total, pkey): (i64, i64) = (row.get(0), row.get(1));
-        Ok(json!({"load_s": load_s, "copy_s": copy_s, "pk_s": pk_s, "rows": copied,
-                  "total_bytes": total, "pkey_bytes": pkey}))
+        Ok(
+            json!({"load_s": load_s, "copy_s": copy_s, "pk_s": pk_s, "rows": copied,
+                  "total_bytes": total, "pkey_bytes": pkey}),
+        )
     })
 }
 
@@ -626,7 +654,9 @@ pub fn pg_load(addr: &str, csv: &std::path::Path) -> anyhow::Result<serde_json::
 /// `pg_prewarm` (table and primary key) and answers one query: what a
 /// restarted server needs before it serves at full speed.
 pub fn pg_ready(addr: &str, timeout: Duration) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let deadline = Instant::now() + timeout;
         let client = loop {
@@ -649,7 +679,9 @@ pub fn pg_ready(addr: &str, timeout: Duration) -> anyhow::Result<()> {
 
 /// Waits until Redis answers `PING`.
 pub fn redis_ready(addr: &str, timeout: Duration) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let deadline = Instant::now() + timeout;
         loop {

@@ -184,7 +184,10 @@ fn single_mode(peer: &str) -> &'static str {
 
 fn batch_modes(peer: &str) -> &'static [(&'static str, &'static str)] {
     match peer {
-        "sltdd" => &[("batch", "CheckBatch of 300"), ("stream", "CheckStream, 4 streams x 64 in flight")],
+        "sltdd" => &[
+            ("batch", "CheckBatch of 300"),
+            ("stream", "CheckStream, 4 streams x 64 in flight"),
+        ],
         "Redis" => &[("mget", "MGET of 300"), ("pipeline", "pipeline of 300 GET")],
         _ => &[("batch", "prepared unnest join of 300")],
     }
@@ -305,7 +308,10 @@ fn markdown(r: &Results, meta: &Value, md: &Path, charts: &Path, files: &[String
         meta["loadavg"].as_str().unwrap_or("?")
     );
     if meta["smoke"].as_u64() == Some(1) {
-        let _ = writeln!(o, "- **Smoke run** (debug builds, tiny data): the numbers mean nothing.");
+        let _ = writeln!(
+            o,
+            "- **Smoke run** (debug builds, tiny data): the numbers mean nothing."
+        );
     }
     o.push('\n');
     for f in files {
@@ -327,7 +333,8 @@ fn markdown(r: &Results, meta: &Value, md: &Path, charts: &Path, files: &[String
         .filter(|v| {
             f64_of(v, "mismatches").unwrap_or(0.0) > 0.0
                 || f64_of(v, "errors").unwrap_or(0.0) > 0.0
-                || (str_of(v, "metric") == "verify_mismatches" && f64_of(v, "value").unwrap_or(0.0) > 0.0)
+                || (str_of(v, "metric") == "verify_mismatches"
+                    && f64_of(v, "value").unwrap_or(0.0) > 0.0)
         })
         .map(|v| {
             format!(
@@ -336,8 +343,13 @@ fn markdown(r: &Results, meta: &Value, md: &Path, charts: &Path, files: &[String
                 str_of(v, "peer"),
                 str_of(v, "mode"),
                 str_of(v, "metric"),
-                v.get("hit_ratio").map(|h| format!("hit ratio {h}")).unwrap_or_default(),
-                v.get("mismatches").or_else(|| v.get("value")).cloned().unwrap_or_default(),
+                v.get("hit_ratio")
+                    .map(|h| format!("hit ratio {h}"))
+                    .unwrap_or_default(),
+                v.get("mismatches")
+                    .or_else(|| v.get("value"))
+                    .cloned()
+                    .unwrap_or_default(),
                 v.get("errors").cloned().unwrap_or(Value::from(0))
             )
         })
@@ -352,7 +364,10 @@ fn markdown(r: &Results, meta: &Value, md: &Path, charts: &Path, files: &[String
             num(checked)
         );
     } else {
-        let _ = writeln!(o, "**Cases with wrong answers or errors** (their figures do not count):\n");
+        let _ = writeln!(
+            o,
+            "**Cases with wrong answers or errors** (their figures do not count):\n"
+        );
         for b in bad {
             let _ = writeln!(o, "{b}");
         }
@@ -376,7 +391,11 @@ fn inproc_tables(r: &Results, size: &str, o: &mut String) {
         .rows
         .iter()
         .filter(|v| matches(v, &base))
-        .filter_map(|v| str_of(v, "metric").strip_prefix("batch_mix").map(str::to_string))
+        .filter_map(|v| {
+            str_of(v, "metric")
+                .strip_prefix("batch_mix")
+                .map(str::to_string)
+        })
         .filter_map(|m| m.strip_suffix("_ns").map(str::to_string))
         .fold(Vec::new(), |mut acc, h| {
             if !acc.contains(&h) {
@@ -384,7 +403,10 @@ fn inproc_tables(r: &Results, size: &str, o: &mut String) {
             }
             acc
         });
-    let floor = r.stat(&[base[0].clone(), base[1].clone(), ("metric", s("floor_ns"))], "value");
+    let floor = r.stat(
+        &[base[0].clone(), base[1].clone(), ("metric", s("floor_ns"))],
+        "value",
+    );
     let _ = writeln!(
         o,
         "### In-process, {size} ({} distinct records)\n",
@@ -393,9 +415,9 @@ fn inproc_tables(r: &Results, size: &str, o: &mut String) {
     let _ = writeln!(
         o,
         "Nanoseconds per lookup; single lookups are separated by a full fence so each pays its own \
-         latency; batches are 300 lookups ({}); memory floor (one dependent random read in a buffer \
-         the size of the sltd index): **{} ns**.\n",
-        "sltd uses `lookup_batch`, the others a plain loop",
+         latency; batches are 300 lookups (sltd uses `lookup_batch`, the others a plain loop); \
+         memory floor (one dependent random read in a buffer the size of the sltd index): \
+         **{} ns**.\n",
         cell(floor)
     );
     let mut head = "| peer | negative | positive |".to_string();
@@ -410,7 +432,12 @@ fn inproc_tables(r: &Results, size: &str, o: &mut String) {
     for peer in INPROC_PEERS {
         let f = |metric: &str| {
             r.stat(
-                &[base[0].clone(), base[1].clone(), ("peer", s(peer)), ("metric", s(metric))],
+                &[
+                    base[0].clone(),
+                    base[1].clone(),
+                    ("peer", s(peer)),
+                    ("metric", s(metric)),
+                ],
                 "value",
             )
         };
@@ -446,7 +473,11 @@ fn inproc_tables(r: &Results, size: &str, o: &mut String) {
 
 fn server_tables(r: &Results, size: &str, o: &mut String) {
     let sz = ("size", s(size));
-    if !r.rows.iter().any(|v| matches(v, &[("part", s("net")), sz.clone()])) {
+    if !r
+        .rows
+        .iter()
+        .any(|v| matches(v, &[("part", s("net")), sz.clone()]))
+    {
         return;
     }
     let _ = writeln!(o, "### Servers on loopback, {size}\n");
@@ -457,7 +488,12 @@ fn server_tables(r: &Results, size: &str, o: &mut String) {
     for peer in SERVERS {
         let f = |metric: &str| {
             r.stat(
-                &[("part", s("server")), sz.clone(), ("peer", s(peer)), ("metric", s(metric))],
+                &[
+                    ("part", s("server")),
+                    sz.clone(),
+                    ("peer", s(peer)),
+                    ("metric", s(metric)),
+                ],
                 "value",
             )
         };
@@ -492,7 +528,10 @@ fn server_tables(r: &Results, size: &str, o: &mut String) {
              time, microseconds):\n",
             crate::inproc::pct(h)
         );
-        let _ = writeln!(o, "| server | rate/s | p50 | p99 | p99.9 | achieved/s |\n|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            o,
+            "| server | rate/s | p50 | p99 | p99.9 | achieved/s |\n|---|---:|---:|---:|---:|---:|"
+        );
         for peer in SERVERS {
             for &rate in &rates {
                 let f: Vec<(&str, Value)> = vec![
@@ -517,14 +556,24 @@ fn server_tables(r: &Results, size: &str, o: &mut String) {
                 );
             }
         }
-        let concs = r.values(&[net.clone(), sz.clone(), hr.clone(), ("loop", s("closed"))], "concurrency");
+        let concs = r.values(
+            &[net.clone(), sz.clone(), hr.clone(), ("loop", s("closed"))],
+            "concurrency",
+        );
         let unary_concs: Vec<f64> = concs
             .iter()
             .copied()
             .filter(|&c| {
                 SERVERS.iter().any(|p| {
                     r.stat(
-                        &[net.clone(), sz.clone(), hr.clone(), ("peer", s(p)), ("mode", s(single_mode(p))), ("concurrency", n(c))],
+                        &[
+                            net.clone(),
+                            sz.clone(),
+                            hr.clone(),
+                            ("peer", s(p)),
+                            ("mode", s(single_mode(p))),
+                            ("concurrency", n(c)),
+                        ],
                         "throughput_rps",
                     )
                     .is_some()
@@ -564,11 +613,19 @@ fn server_tables(r: &Results, size: &str, o: &mut String) {
                 let _ = writeln!(o, "{line}");
             }
         }
-        let _ = writeln!(o, "\n| server, batches | keys/s (concurrency: value) | p99 µs per request |\n|---|---|---|");
+        let _ = writeln!(
+            o,
+            "\n| server, batches | keys/s (concurrency: value) | p99 µs per request |\n|---|---|---|"
+        );
         for peer in SERVERS {
             for (mode, label) in batch_modes(peer) {
-                let base: Vec<(&str, Value)> =
-                    vec![net.clone(), sz.clone(), hr.clone(), ("peer", s(peer)), ("mode", s(mode))];
+                let base: Vec<(&str, Value)> = vec![
+                    net.clone(),
+                    sz.clone(),
+                    hr.clone(),
+                    ("peer", s(peer)),
+                    ("mode", s(mode)),
+                ];
                 let cs = r.values(&base, "concurrency");
                 if cs.is_empty() {
                     continue;
@@ -581,10 +638,20 @@ fn server_tables(r: &Results, size: &str, o: &mut String) {
                     keys.push(format!("{c}: {}", cell(r.stat(&f, "keys_per_s"))));
                     p99.push(format!("{c}: {}", cell(r.stat(&f, "p99_us"))));
                 }
-                let _ = writeln!(o, "| {peer}, {label} | {} | {} |", keys.join(", "), p99.join(", "));
+                let _ = writeln!(
+                    o,
+                    "| {peer}, {label} | {} | {} |",
+                    keys.join(", "),
+                    p99.join(", ")
+                );
             }
         }
-        let pp: Vec<(&str, Value)> = vec![net.clone(), sz.clone(), hr.clone(), ("peer", s("TCP ping-pong"))];
+        let pp: Vec<(&str, Value)> = vec![
+            net.clone(),
+            sz.clone(),
+            hr.clone(),
+            ("peer", s("TCP ping-pong")),
+        ];
         if r.stat(&pp, "p50_us").is_some() {
             let _ = writeln!(
                 o,
@@ -606,7 +673,10 @@ fn verdict(r: &Results, o: &mut String) {
     let sz = ("size", s(size));
     let mut wins = Vec::new();
     let mut losses = Vec::new();
-    let mut judge = |what: String, ours: Option<Stat>, theirs: Vec<(&str, Option<Stat>)>, lower_better: bool| {
+    let mut judge = |what: String,
+                     ours: Option<Stat>,
+                     theirs: Vec<(&str, Option<Stat>)>,
+                     lower_better: bool| {
         let Some(ours) = ours else { return };
         let best = theirs
             .into_iter()
@@ -619,7 +689,11 @@ fn verdict(r: &Results, o: &mut String) {
                 }
             });
         let Some((peer, theirs)) = best else { return };
-        let ratio = if lower_better { theirs / ours.med } else { ours.med / theirs };
+        let ratio = if lower_better {
+            theirs / ours.med
+        } else {
+            ours.med / theirs
+        };
         let line = format!(
             "{what}: sltd {} vs {peer} {} ({:.2}x)",
             num(ours.med),
@@ -633,23 +707,55 @@ fn verdict(r: &Results, o: &mut String) {
         }
     };
     let ip = |peer: &str, metric: &str| {
-        r.stat(&[("part", s("inproc")), sz.clone(), ("peer", s(peer)), ("metric", s(metric))], "value")
+        r.stat(
+            &[
+                ("part", s("inproc")),
+                sz.clone(),
+                ("peer", s(peer)),
+                ("metric", s(metric)),
+            ],
+            "value",
+        )
     };
     let others = |metric: &str| -> Vec<(&'static str, Option<Stat>)> {
-        INPROC_PEERS[1..].iter().map(|p| (*p, ip(p, metric))).collect()
+        INPROC_PEERS[1..]
+            .iter()
+            .map(|p| (*p, ip(p, metric)))
+            .collect()
     };
     for (metric, label, lower) in [
         ("neg_ns", "in-process negative lookup, ns", true),
         ("pos_ns", "in-process positive lookup, ns", true),
-        ("batch_mix1_ns", "in-process batch of 300 at 1% hits, ns per lookup", true),
-        ("batch_mix50_ns", "in-process batch of 300 at 50% hits, ns per lookup", true),
+        (
+            "batch_mix1_ns",
+            "in-process batch of 300 at 1% hits, ns per lookup",
+            true,
+        ),
+        (
+            "batch_mix50_ns",
+            "in-process batch of 300 at 50% hits, ns per lookup",
+            true,
+        ),
         ("build_s", "build time, s", true),
         ("bytes_per_record", "in-process bytes per record", true),
     ] {
-        judge(format!("{label} ({size})"), ip("sltd-index", metric), others(metric), lower);
+        judge(
+            format!("{label} ({size})"),
+            ip("sltd-index", metric),
+            others(metric),
+            lower,
+        );
     }
     let srv = |peer: &str, metric: &str| {
-        r.stat(&[("part", s("server")), sz.clone(), ("peer", s(peer)), ("metric", s(metric))], "value")
+        r.stat(
+            &[
+                ("part", s("server")),
+                sz.clone(),
+                ("peer", s(peer)),
+                ("metric", s(metric)),
+            ],
+            "value",
+        )
     };
     for (metric, label) in [
         ("pss_bytes_per_record", "server resident bytes per record"),
@@ -659,7 +765,10 @@ fn verdict(r: &Results, o: &mut String) {
         judge(
             format!("{label} ({size})"),
             srv("sltdd", metric),
-            vec![("Redis", srv("Redis", metric)), ("PostgreSQL", srv("PostgreSQL", metric))],
+            vec![
+                ("Redis", srv("Redis", metric)),
+                ("PostgreSQL", srv("PostgreSQL", metric)),
+            ],
             true,
         );
     }
@@ -670,28 +779,57 @@ fn verdict(r: &Results, o: &mut String) {
         let pct = crate::inproc::pct(h);
         let unary = |peer: &str, extra: (&'static str, Value), field: &str| {
             r.stat(
-                &[net.clone(), sz.clone(), hr.clone(), ("peer", s(peer)), ("mode", s(single_mode(peer))), extra],
+                &[
+                    net.clone(),
+                    sz.clone(),
+                    hr.clone(),
+                    ("peer", s(peer)),
+                    ("mode", s(single_mode(peer))),
+                    extra,
+                ],
                 field,
             )
         };
-        for rate in r.values(&[net.clone(), sz.clone(), hr.clone(), ("loop", s("open"))], "rate") {
+        for rate in r.values(
+            &[net.clone(), sz.clone(), hr.clone(), ("loop", s("open"))],
+            "rate",
+        ) {
             judge(
                 format!("p99 µs at {} req/s ({size}, {pct}% hits)", num(rate)),
                 unary("sltdd", ("rate", n(rate)), "p99_us"),
                 vec![
                     ("Redis", unary("Redis", ("rate", n(rate)), "p99_us")),
-                    ("PostgreSQL", unary("PostgreSQL", ("rate", n(rate)), "p99_us")),
+                    (
+                        "PostgreSQL",
+                        unary("PostgreSQL", ("rate", n(rate)), "p99_us"),
+                    ),
                 ],
                 true,
             );
         }
-        for c in r.values(&[net.clone(), sz.clone(), hr.clone(), ("loop", s("closed")), ("peer", s("sltdd")), ("mode", s("unary"))], "concurrency") {
+        for c in r.values(
+            &[
+                net.clone(),
+                sz.clone(),
+                hr.clone(),
+                ("loop", s("closed")),
+                ("peer", s("sltdd")),
+                ("mode", s("unary")),
+            ],
+            "concurrency",
+        ) {
             judge(
                 format!("requests/s, one key each, concurrency {c} ({size}, {pct}% hits)"),
                 unary("sltdd", ("concurrency", n(c)), "throughput_rps"),
                 vec![
-                    ("Redis", unary("Redis", ("concurrency", n(c)), "throughput_rps")),
-                    ("PostgreSQL", unary("PostgreSQL", ("concurrency", n(c)), "throughput_rps")),
+                    (
+                        "Redis",
+                        unary("Redis", ("concurrency", n(c)), "throughput_rps"),
+                    ),
+                    (
+                        "PostgreSQL",
+                        unary("PostgreSQL", ("concurrency", n(c)), "throughput_rps"),
+                    ),
                 ],
                 false,
             );
@@ -700,27 +838,49 @@ fn verdict(r: &Results, o: &mut String) {
             batch_modes(peer)
                 .iter()
                 .filter_map(|(m, _)| {
-                    r.values(&[net.clone(), sz.clone(), hr.clone(), ("peer", s(peer)), ("mode", s(m))], "concurrency")
-                        .into_iter()
-                        .filter_map(|c| {
-                            r.stat(
-                                &[net.clone(), sz.clone(), hr.clone(), ("peer", s(peer)), ("mode", s(m)), ("concurrency", n(c))],
-                                "keys_per_s",
-                            )
-                        })
-                        .max_by(|a, b| a.med.total_cmp(&b.med))
+                    r.values(
+                        &[
+                            net.clone(),
+                            sz.clone(),
+                            hr.clone(),
+                            ("peer", s(peer)),
+                            ("mode", s(m)),
+                        ],
+                        "concurrency",
+                    )
+                    .into_iter()
+                    .filter_map(|c| {
+                        r.stat(
+                            &[
+                                net.clone(),
+                                sz.clone(),
+                                hr.clone(),
+                                ("peer", s(peer)),
+                                ("mode", s(m)),
+                                ("concurrency", n(c)),
+                            ],
+                            "keys_per_s",
+                        )
+                    })
+                    .max_by(|a, b| a.med.total_cmp(&b.med))
                 })
                 .max_by(|a, b| a.med.total_cmp(&b.med))
         };
         judge(
             format!("best batch or stream keys/s ({size}, {pct}% hits)"),
             best_batch("sltdd"),
-            vec![("Redis", best_batch("Redis")), ("PostgreSQL", best_batch("PostgreSQL"))],
+            vec![
+                ("Redis", best_batch("Redis")),
+                ("PostgreSQL", best_batch("PostgreSQL")),
+            ],
             false,
         );
     }
     let _ = writeln!(o, "### Where sltd wins and where it does not\n");
-    let _ = writeln!(o, "Computed from the tables above (largest size; sltd against the best of the others):\n");
+    let _ = writeln!(
+        o,
+        "Computed from the tables above (largest size; sltd against the best of the others):\n"
+    );
     if !wins.is_empty() {
         let _ = writeln!(o, "Wins:\n");
         for w in wins {
@@ -835,7 +995,9 @@ fn draw_bars(area: &Area, b: &Bars) -> anyhow::Result<()> {
                             .map(|r| Rectangle::new([(r.0, $lo), (r.1, r.2)], color.filled())),
                     )?
                     .label(name.as_str())
-                    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                    });
             }
             chart
                 .configure_series_labels()
@@ -885,22 +1047,37 @@ fn draw_charts(r: &Results, dir: &Path) -> anyhow::Result<Vec<String>> {
     // Latency percentiles per server, open loop, one panel per rate.
     if let Some(&h) = hits.first() {
         let hr = ("hit_ratio", n(h));
-        let rates = r.values(&[net.clone(), sz.clone(), hr.clone(), ("loop", s("open"))], "rate");
+        let rates = r.values(
+            &[net.clone(), sz.clone(), hr.clone(), ("loop", s("open"))],
+            "rate",
+        );
         if !rates.is_empty() {
             let name = "peers-latency.png".to_string();
             let path = dir.join(&name);
-            let root = BitMapBackend::new(&path, (400 * rates.len() as u32 + 100, 520)).into_drawing_area();
+            let root = BitMapBackend::new(&path, (400 * rates.len() as u32 + 100, 520))
+                .into_drawing_area();
             root.fill(&WHITE)?;
             let panels = root.split_evenly((1, rates.len()));
             for (panel, &rate) in panels.iter().zip(&rates) {
                 let q = |peer: &str, field: &str| {
                     r.stat(
-                        &[net.clone(), sz.clone(), hr.clone(), ("peer", s(peer)), ("mode", s(single_mode(peer))), ("rate", n(rate))],
+                        &[
+                            net.clone(),
+                            sz.clone(),
+                            hr.clone(),
+                            ("peer", s(peer)),
+                            ("mode", s(single_mode(peer))),
+                            ("rate", n(rate)),
+                        ],
                         field,
                     )
                     .map(|st| st.med)
                 };
-                let peers: Vec<&str> = SERVERS.iter().copied().filter(|p| q(p, "p50_us").is_some()).collect();
+                let peers: Vec<&str> = SERVERS
+                    .iter()
+                    .copied()
+                    .filter(|p| q(p, "p50_us").is_some())
+                    .collect();
                 let series = [("p50", "p50_us"), ("p99", "p99_us"), ("p99.9", "p999_us")]
                     .iter()
                     .map(|(l, f)| (l.to_string(), peers.iter().map(|p| q(p, f)).collect()))
@@ -908,7 +1085,11 @@ fn draw_charts(r: &Results, dir: &Path) -> anyhow::Result<Vec<String>> {
                 draw_bars(
                     panel,
                     &Bars {
-                        title: format!("{} req/s, {size}, {}% hits", num(rate), crate::inproc::pct(h)),
+                        title: format!(
+                            "{} req/s, {size}, {}% hits",
+                            num(rate),
+                            crate::inproc::pct(h)
+                        ),
                         y_label: "latency, µs (log)",
                         groups: peers.iter().map(|p| p.to_string()).collect(),
                         series,
@@ -921,7 +1102,17 @@ fn draw_charts(r: &Results, dir: &Path) -> anyhow::Result<Vec<String>> {
         }
 
         // Throughput per concurrency (unary), and best batch keys/s.
-        let concs = r.values(&[net.clone(), sz.clone(), hr.clone(), ("loop", s("closed")), ("peer", s("sltdd")), ("mode", s("unary"))], "concurrency");
+        let concs = r.values(
+            &[
+                net.clone(),
+                sz.clone(),
+                hr.clone(),
+                ("loop", s("closed")),
+                ("peer", s("sltdd")),
+                ("mode", s("unary")),
+            ],
+            "concurrency",
+        );
         if !concs.is_empty() {
             let name = "peers-throughput.png".to_string();
             let path = dir.join(&name);
@@ -937,7 +1128,14 @@ fn draw_charts(r: &Results, dir: &Path) -> anyhow::Result<Vec<String>> {
                             .iter()
                             .map(|&c| {
                                 r.stat(
-                                    &[net.clone(), sz.clone(), hr.clone(), ("peer", s(p)), ("mode", s(single_mode(p))), ("concurrency", n(c))],
+                                    &[
+                                        net.clone(),
+                                        sz.clone(),
+                                        hr.clone(),
+                                        ("peer", s(p)),
+                                        ("mode", s(single_mode(p))),
+                                        ("concurrency", n(c)),
+                                    ],
                                     "throughput_rps",
                                 )
                                 .map(|st| st.med)
@@ -949,7 +1147,10 @@ fn draw_charts(r: &Results, dir: &Path) -> anyhow::Result<Vec<String>> {
             draw_bars(
                 &left,
                 &Bars {
-                    title: format!("one key per request, {size}, {}% hits", crate::inproc::pct(h)),
+                    title: format!(
+                        "one key per request, {size}, {}% hits",
+                        crate::inproc::pct(h)
+                    ),
                     y_label: "requests/s",
                     groups: concs.iter().map(|c| format!("concurrency {c}")).collect(),
                     series,
@@ -961,18 +1162,37 @@ fn draw_charts(r: &Results, dir: &Path) -> anyhow::Result<Vec<String>> {
             for peer in SERVERS {
                 for (mode, label) in batch_modes(peer) {
                     let best = r
-                        .values(&[net.clone(), sz.clone(), hr.clone(), ("peer", s(peer)), ("mode", s(mode))], "concurrency")
+                        .values(
+                            &[
+                                net.clone(),
+                                sz.clone(),
+                                hr.clone(),
+                                ("peer", s(peer)),
+                                ("mode", s(mode)),
+                            ],
+                            "concurrency",
+                        )
                         .into_iter()
                         .filter_map(|c| {
                             r.stat(
-                                &[net.clone(), sz.clone(), hr.clone(), ("peer", s(peer)), ("mode", s(mode)), ("concurrency", n(c))],
+                                &[
+                                    net.clone(),
+                                    sz.clone(),
+                                    hr.clone(),
+                                    ("peer", s(peer)),
+                                    ("mode", s(mode)),
+                                    ("concurrency", n(c)),
+                                ],
                                 "keys_per_s",
                             )
                         })
                         .map(|st| st.med)
                         .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
                     if best.is_some() {
-                        groups.push(format!("{peer} {}", label.split(' ').next().unwrap_or(mode)));
+                        groups.push(format!(
+                            "{peer} {}",
+                            label.split(' ').next().unwrap_or(mode)
+                        ));
                         vals.push(best);
                     }
                 }
@@ -996,13 +1216,29 @@ fn draw_charts(r: &Results, dir: &Path) -> anyhow::Result<Vec<String>> {
     let mut groups = Vec::new();
     let mut vals = Vec::new();
     for peer in INPROC_PEERS {
-        if let Some(st) = r.stat(&[("part", s("inproc")), sz.clone(), ("peer", s(peer)), ("metric", s("bytes_per_record"))], "value") {
+        if let Some(st) = r.stat(
+            &[
+                ("part", s("inproc")),
+                sz.clone(),
+                ("peer", s(peer)),
+                ("metric", s("bytes_per_record")),
+            ],
+            "value",
+        ) {
             groups.push(peer.to_string());
             vals.push(Some(st.med));
         }
     }
     for peer in SERVERS {
-        if let Some(st) = r.stat(&[("part", s("server")), sz.clone(), ("peer", s(peer)), ("metric", s("pss_bytes_per_record"))], "value") {
+        if let Some(st) = r.stat(
+            &[
+                ("part", s("server")),
+                sz.clone(),
+                ("peer", s(peer)),
+                ("metric", s("pss_bytes_per_record")),
+            ],
+            "value",
+        ) {
             groups.push(format!("{peer} (RSS)"));
             vals.push(Some(st.med));
         }
@@ -1028,14 +1264,20 @@ fn draw_charts(r: &Results, dir: &Path) -> anyhow::Result<Vec<String>> {
 
     // In-process lookups.
     let metrics: Vec<(String, String)> = {
-        let mut m = vec![("negative".to_string(), "neg_ns".to_string()), ("positive".into(), "pos_ns".into())];
+        let mut m = vec![
+            ("negative".to_string(), "neg_ns".to_string()),
+            ("positive".into(), "pos_ns".into()),
+        ];
         for h in r.values(&[("part", s("inproc")), sz.clone()], "hit_ratio") {
             let _ = h;
         }
         for v in &r.rows {
             if matches(v, &[("part", s("inproc")), sz.clone()]) {
                 let metric = str_of(v, "metric");
-                if let Some(h) = metric.strip_prefix("batch_mix").and_then(|x| x.strip_suffix("_ns")) {
+                if let Some(h) = metric
+                    .strip_prefix("batch_mix")
+                    .and_then(|x| x.strip_suffix("_ns"))
+                {
                     let entry = (format!("batch, {h}% hits"), metric.to_string());
                     if !m.contains(&entry) {
                         m.push(entry);
@@ -1048,7 +1290,18 @@ fn draw_charts(r: &Results, dir: &Path) -> anyhow::Result<Vec<String>> {
     let peers: Vec<&str> = INPROC_PEERS
         .iter()
         .copied()
-        .filter(|p| r.stat(&[("part", s("inproc")), sz.clone(), ("peer", s(p)), ("metric", s("neg_ns"))], "value").is_some())
+        .filter(|p| {
+            r.stat(
+                &[
+                    ("part", s("inproc")),
+                    sz.clone(),
+                    ("peer", s(p)),
+                    ("metric", s("neg_ns")),
+                ],
+                "value",
+            )
+            .is_some()
+        })
         .collect();
     if !peers.is_empty() {
         let name = "peers-inproc.png".to_string();
@@ -1063,15 +1316,29 @@ fn draw_charts(r: &Results, dir: &Path) -> anyhow::Result<Vec<String>> {
                     peers
                         .iter()
                         .map(|p| {
-                            r.stat(&[("part", s("inproc")), sz.clone(), ("peer", s(p)), ("metric", s(metric))], "value")
-                                .map(|st| st.med)
+                            r.stat(
+                                &[
+                                    ("part", s("inproc")),
+                                    sz.clone(),
+                                    ("peer", s(p)),
+                                    ("metric", s(metric)),
+                                ],
+                                "value",
+                            )
+                            .map(|st| st.med)
                         })
                         .collect(),
                 )
             })
             .collect();
-        if let Some(f) = r.stat(&[("part", s("inproc")), sz.clone(), ("metric", s("floor_ns"))], "value") {
-            series.push(("memory floor".into(), peers.iter().map(|_| Some(f.med)).collect()));
+        if let Some(f) = r.stat(
+            &[("part", s("inproc")), sz.clone(), ("metric", s("floor_ns"))],
+            "value",
+        ) {
+            series.push((
+                "memory floor".into(),
+                peers.iter().map(|_| Some(f.med)).collect(),
+            ));
         }
         draw_bars(
             &root,

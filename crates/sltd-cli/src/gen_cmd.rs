@@ -45,8 +45,14 @@ pub(crate) fn run(args: GenArgs) -> anyhow::Result<u8> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let tmp = tempfile::Builder::new()
-        .prefix(".sltd-gen-")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".sltd-gen-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let tmp = builder
         .tempfile_in(&dir)
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
     write_all(&args, tmp.as_file(), bar.as_ref())?;

@@ -180,7 +180,7 @@ impl<B: AsRef<[u8]>> Index<B> {
         let h = &self.header;
         let hash = hash_number(number, h.hash_seed);
         let home = home_bucket(hash, h.home_bucket_count);
-        self.scan_hashed(hash, home, &PackedNumber::new(number), &mut visit)
+        self.scan_hashed(hash, home, number, &mut visit)
     }
 
     #[inline]
@@ -188,7 +188,7 @@ impl<B: AsRef<[u8]>> Index<B> {
         &self,
         hash: u64,
         home: u64,
-        packed: &PackedNumber,
+        number: &sltd_model::DocumentNumber,
         visit: &mut impl FnMut(Entry) -> bool,
     ) -> Result<(), IndexError> {
         let h = &self.header;
@@ -196,6 +196,7 @@ impl<B: AsRef<[u8]>> Index<B> {
         let records = self.records();
         let fp = fingerprint(hash);
         let segment = h.kind == IndexKind::Segment;
+        let mut packed: Option<PackedNumber> = None;
         let mut b = home;
         for _ in 0..h.max_probe {
             let at = b as usize * BUCKET_LEN;
@@ -220,6 +221,9 @@ impl<B: AsRef<[u8]>> Index<B> {
                     .get(off..)
                     .and_then(RawEntry::parse)
                     .ok_or_else(|| corrupt("record bounds"))?;
+                // Packed only once a fingerprint matches: most misses never
+                // get here.
+                let packed = packed.get_or_insert_with(|| PackedNumber::new(number));
                 if !raw.number_is(packed) {
                     continue;
                 }
@@ -295,6 +299,7 @@ impl<B: AsRef<[u8]>> Index<B> {
         let table = self.table();
         let records = self.records();
         let mut hashes = [(0u64, 0u64); BATCH_WINDOW];
+        let mut settled = [false; BATCH_WINDOW];
         for (w, window) in queries.chunks(BATCH_WINDOW).enumerate() {
             let mut touch = 0u64;
             for (slot, q) in hashes.iter_mut().zip(window) {
@@ -308,7 +313,8 @@ impl<B: AsRef<[u8]>> Index<B> {
             // each query's first candidate so a hit's second miss overlaps
             // with the others too. Negatives rarely have a candidate.
             let mut touch = 0u8;
-            for &(hash, home) in &hashes[..window.len()] {
+            for (settled, &(hash, home)) in settled.iter_mut().zip(&hashes[..window.len()]) {
+                *settled = false;
                 let at = home as usize * BUCKET_LEN;
                 let Some(bucket) = table.get(at..at + BUCKET_LEN) else {
                     continue;
@@ -322,12 +328,16 @@ impl<B: AsRef<[u8]>> Index<B> {
                     let off = (head.base as usize).saturating_add(slot_offset(bucket, slot));
                     touch ^= records.get(off).copied().unwrap_or(0);
                 }
+                // No candidate and no spill: a miss, already answered.
+                *settled = candidates == 0 && !head.spill;
             }
             black_box(touch);
             for (i, (q, &(hash, home))) in window.iter().zip(&hashes).enumerate() {
+                if settled[i] {
+                    continue;
+                }
                 let idx = w * BATCH_WINDOW + i;
-                let packed = PackedNumber::new(&q.number);
-                self.scan_hashed(hash, home, &packed, &mut |e| {
+                self.scan_hashed(hash, home, &q.number, &mut |e| {
                     if let Entry::Record(r) = e
                         && q.matches(&r)
                     {
