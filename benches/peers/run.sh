@@ -130,7 +130,7 @@ for port in $REDIS_PORT $PG_PORT $SLTDD_PORT $ADMIN_PORT; do
 done
 
 # Appends one JSON result, tagged with $1 (a JSON object of extra fields).
-record() { jq -c --argjson tag "$1" '$tag + .' >> "$RESULTS"; }
+record() { jq -c --argjson tag "$1" '. + $tag' >> "$RESULTS"; }
 # Notes a failed case; the run goes on and fails at the end.
 fail() { echo "$*" >> "$FAILURES"; echo "FAILED: $*" >&2; }
 

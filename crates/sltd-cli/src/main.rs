@@ -4,7 +4,12 @@
 
 #![forbid(unsafe_code)]
 
+mod check;
+mod client;
+mod feed;
+mod gen_cmd;
 mod index_cmd;
+mod loadgen;
 
 use std::process::ExitCode;
 
@@ -26,15 +31,28 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Generate a realistic synthetic CSV export.
+    Gen(gen_cmd::GenArgs),
     /// Build, query, inspect and verify index files.
     #[command(subcommand)]
     Index(index_cmd::IndexCommand),
+    /// Publish the signed update feed: keys, init, publish, rotate-root, serve.
+    #[command(subcommand)]
+    Feed(feed::FeedCommand),
+    /// Check documents against a running sltdd (exit 0 hit, 1 no hit, 2 error).
+    Check(check::CheckArgs),
+    /// Load-test a running sltdd: open or closed loop, unary, batch or stream.
+    Loadgen(loadgen::LoadgenArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Gen(args) => gen_cmd::run(args),
         Command::Index(cmd) => index_cmd::run(cmd),
+        Command::Feed(cmd) => feed::run(cmd),
+        Command::Check(args) => check::run(args),
+        Command::Loadgen(args) => loadgen::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -14,4 +14,5 @@ pub mod v1 {
 
 /// The encoded `FileDescriptorSet` of the sltd protos (with imports), for
 /// gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sltd_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/sltd_descriptor.bin"));

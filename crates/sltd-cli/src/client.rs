@@ -1,0 +1,125 @@
+//! Connecting to a running `sltdd`: the server URL and TLS options shared by
+//! `sltd check` and `sltd loadgen`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sltd_proto::v1::lookup_client::LookupClient;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+/// Where the daemon is and how to reach it.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct ConnectArgs {
+    /// The daemon's address: `http://HOST:PORT`, `https://HOST:PORT` (TLS)
+    /// or `HOST:PORT` (plaintext).
+    #[arg(
+        long,
+        env = "SLTD_SERVER",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub(crate) server: String,
+
+    /// PEM CA certificate to trust for an `https://` server.
+    #[arg(long, env = "SLTD_CA_CERT", value_name = "FILE")]
+    pub(crate) ca_cert: Option<PathBuf>,
+
+    /// PEM client certificate, for a daemon that requires mutual TLS.
+    #[arg(
+        long,
+        env = "SLTD_CLIENT_CERT",
+        value_name = "FILE",
+        requires = "client_key"
+    )]
+    pub(crate) client_cert: Option<PathBuf>,
+
+    /// PEM private key of --client-cert.
+    #[arg(
+        long,
+        env = "SLTD_CLIENT_KEY",
+        value_name = "FILE",
+        requires = "client_cert"
+    )]
+    pub(crate) client_key: Option<PathBuf>,
+
+    /// Name to verify the server certificate against, when it differs from
+    /// the host in the URL.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) tls_domain: Option<String>,
+
+    /// Give up connecting, or waiting for an answer, after this many
+    /// seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub(crate) timeout: f64,
+}
+
+impl ConnectArgs {
+    /// The endpoint, with TLS configured when the URL is `https://`.
+    pub(crate) fn endpoint(&self) -> anyhow::Result<Endpoint> {
+        let url = if self.server.contains("://") {
+            self.server.clone()
+        } else {
+            format!("http://{}", self.server)
+        };
+        let timeout = Duration::try_from_secs_f64(self.timeout)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .context("--timeout must be a positive number of seconds")?;
+        let mut ep = Endpoint::from_shared(url.clone())
+            .with_context(|| format!("invalid --server {url:?}"))?
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .tcp_nodelay(true);
+        if url.starts_with("https://") {
+            let Some(ca) = &self.ca_cert else {
+                bail!(
+                    "an https:// server needs --ca-cert FILE (the CA that signed its certificate)"
+                );
+            };
+            let read = |p: &PathBuf| {
+                std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+            };
+            let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read(ca)?));
+            if let (Some(cert), Some(key)) = (&self.client_cert, &self.client_key) {
+                tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+            }
+            if let Some(d) = &self.tls_domain {
+                tls = tls.domain_name(d.clone());
+            }
+            ep = ep.tls_config(tls).context("TLS configuration")?;
+        } else if self.ca_cert.is_some() || self.client_cert.is_some() {
+            bail!("TLS options need an https:// --server URL");
+        }
+        Ok(ep)
+    }
+
+    /// One connection (one HTTP/2 connection per call of this function).
+    pub(crate) async fn connect(&self) -> anyhow::Result<LookupClient<Channel>> {
+        let ep = self.endpoint()?;
+        let channel = ep
+            .connect()
+            .await
+            .with_context(|| format!("cannot connect to {}", self.server))?;
+        Ok(LookupClient::new(channel)
+            .max_decoding_message_size(64 * 1024 * 1024)
+            .max_encoding_message_size(64 * 1024 * 1024))
+    }
+}
+
+/// A gRPC error as one line: the status code and the daemon's message,
+/// which for invalid input names the field and says how to fix it.
+pub(crate) fn status_text(s: &tonic::Status) -> String {
+    let code = match s.code() {
+        tonic::Code::InvalidArgument => "invalid query",
+        tonic::Code::Unavailable => "daemon unavailable",
+        tonic::Code::DeadlineExceeded => "timed out",
+        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => "refused",
+        _ => "error",
+    };
+    if s.message().is_empty() {
+        format!("{code} ({:?})", s.code())
+    } else {
+        format!("{code}: {}", s.message())
+    }
+}

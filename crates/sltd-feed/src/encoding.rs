@@ -1,0 +1,304 @@
+//! The canonical binary encoding of records and keys that deltas, snapshots
+//! and the state root hash, and the small text helpers (hex, base64, time)
+//! every file of the feed uses. One encoding, one decoder: a record has
+//! exactly one byte string, so its hash is well defined.
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use sltd_model::{
+    Date, DocumentKey, DocumentNumber, DocumentType, IssuingState, Record, Reference, Status,
+};
+
+use crate::FeedError;
+
+/// A SHA-256 digest.
+pub type Hash32 = [u8; 32];
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> Hash32 {
+    Sha256::digest(bytes).into()
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Parses exactly 64 lowercase hex digits.
+pub fn parse_hash_hex(text: &str) -> Option<Hash32> {
+    let b = text.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = (digit(b[2 * i])? << 4) | digit(b[2 * i + 1])?;
+    }
+    Some(out)
+}
+
+/// Standard base64 with padding.
+pub fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes standard base64 with padding; anything else is refused (the
+/// engine rejects non-canonical trailing bits).
+pub fn unb64(text: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
+/// Tag of an upsert operation in a delta body.
+pub(crate) const OP_UPSERT: u8 = 1;
+/// Tag of a delete operation in a delta body.
+pub(crate) const OP_DELETE: u8 = 2;
+
+/// Appends the canonical encoding of `key`:
+/// `state_len u8 | state | number_len u8 | number`.
+pub fn encode_key(key: &DocumentKey, out: &mut Vec<u8>) {
+    let s = key.state.as_bytes();
+    let n = key.number.as_bytes();
+    out.push(s.len() as u8);
+    out.extend_from_slice(s);
+    out.push(n.len() as u8);
+    out.extend_from_slice(n);
+}
+
+/// Appends the canonical encoding of `record`: the key, then
+/// `type_len u8 | type | status u8 | reported_on u16le |
+/// reporting_state_len u8 | reporting_state | reference_len u8 | reference`.
+pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
+    encode_key(&record.key, out);
+    let t = record.doc_type.as_bytes();
+    out.push(t.len() as u8);
+    out.extend_from_slice(t);
+    out.push(record.status.code());
+    out.extend_from_slice(&record.reported_on.days().to_le_bytes());
+    match &record.reporting_state {
+        Some(s) => {
+            out.push(s.as_bytes().len() as u8);
+            out.extend_from_slice(s.as_bytes());
+        }
+        None => out.push(0),
+    }
+    let r = record.reference.as_bytes();
+    out.push(r.len() as u8);
+    out.extend_from_slice(r);
+}
+
+/// A bounds-checked reader over untrusted bytes.
+#[derive(Debug)]
+pub(crate) struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    what: &'static str,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(buf: &'a [u8], what: &'static str) -> Self {
+        Self { buf, pos: 0, what }
+    }
+
+    pub(crate) fn err(&self, reason: &str) -> FeedError {
+        FeedError::malformed(self.what, format!("{reason} at byte {}", self.pos))
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], FeedError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| self.err("unexpected end of data"))?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, FeedError> {
+        Ok(self.take(1)?[0])
+    }
+
+    pub(crate) fn u16(&mut self) -> Result<u16, FeedError> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32, FeedError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn letters(&mut self, min: usize, max: usize, field: &str) -> Result<&'a [u8], FeedError> {
+        let len = self.u8()? as usize;
+        if len < min || len > max {
+            return Err(self.err(&format!("{field} length {len} out of range")));
+        }
+        let b = self.take(len)?;
+        if !b.iter().all(u8::is_ascii_uppercase) {
+            return Err(self.err(&format!("{field} is not upper-case letters")));
+        }
+        Ok(b)
+    }
+
+    fn state(&mut self, min: usize) -> Result<Option<IssuingState>, FeedError> {
+        let b = self.letters(min, sltd_model::MAX_STATE_LEN, "issuing state")?;
+        if b.is_empty() {
+            return Ok(None);
+        }
+        let text = std::str::from_utf8(b).map_err(|_| self.err("state"))?;
+        IssuingState::normalise(text)
+            .map(Some)
+            .map_err(|e| self.err(&e.to_string()))
+    }
+
+    pub(crate) fn key(&mut self) -> Result<DocumentKey, FeedError> {
+        let state = self.state(1)?.ok_or_else(|| self.err("empty state"))?;
+        let len = self.u8()? as usize;
+        let raw = self.take(len)?;
+        let number = DocumentNumber::from_normalised(raw).map_err(|e| self.err(&e.to_string()))?;
+        Ok(DocumentKey { state, number })
+    }
+
+    pub(crate) fn record(&mut self) -> Result<Record, FeedError> {
+        let key = self.key()?;
+        let t = self.letters(1, sltd_model::MAX_TYPE_LEN, "document type")?;
+        let doc_type = DocumentType::normalise(std::str::from_utf8(t).unwrap_or_default())
+            .map_err(|e| self.err(&e.to_string()))?;
+        let status = Status::from_code(self.u8()?).ok_or_else(|| self.err("unknown status"))?;
+        let reported_on = Date::from_days(self.u16()?);
+        let reporting_state = self.state(0)?;
+        let rlen = self.u8()? as usize;
+        let raw = self.take(rlen)?;
+        let reference = Reference::from_bytes(raw).map_err(|e| self.err(&e.to_string()))?;
+        Ok(Record {
+            key,
+            doc_type,
+            status,
+            reported_on,
+            reporting_state,
+            reference,
+        })
+    }
+}
+
+/// Decodes one canonical record that fills `bytes` exactly.
+pub fn decode_record(bytes: &[u8]) -> Result<Record, FeedError> {
+    let mut c = Cursor::new(bytes, "record");
+    let r = c.record()?;
+    if !c.is_empty() {
+        return Err(c.err("trailing bytes"));
+    }
+    Ok(r)
+}
+
+/// Current Unix time in seconds.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+pub fn format_time(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = match u16::try_from(days) {
+        Ok(d) => Date::from_days(d).ymd(),
+        Err(_) => return format!("@{secs}"),
+    };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec() -> Record {
+        Record {
+            key: DocumentKey::normalise("D", "C01X00T47").unwrap(),
+            doc_type: DocumentType::normalise("PP").unwrap(),
+            status: Status::Lost,
+            reported_on: "2024-03-01".parse().unwrap(),
+            reporting_state: Some(IssuingState::normalise("FRA").unwrap()),
+            reference: Reference::new("ref/1").unwrap(),
+        }
+    }
+
+    #[test]
+    fn record_round_trip_and_exact_bytes() {
+        let mut out = Vec::new();
+        encode_record(&rec(), &mut out);
+        assert_eq!(
+            out,
+            b"\x01D\x09C01X00T47\x02PP\x01\x47\x4d\x03FRA\x05ref/1".to_vec()
+        );
+        assert_eq!(decode_record(&out).unwrap(), rec());
+        let mut longer = out.clone();
+        longer.push(0);
+        assert!(decode_record(&longer).is_err());
+        for cut in 0..out.len() {
+            assert!(decode_record(&out[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn non_canonical_bytes_are_refused() {
+        // lower-case state
+        assert!(decode_record(b"\x01d\x01A\x01P\x00\x00\x00\x00\x00").is_err());
+        // status out of range
+        assert!(decode_record(b"\x01D\x01A\x01P\x09\x00\x00\x00\x00").is_err());
+        assert!(decode_record(b"\x01D\x01A\x01P\x00\x00\x00\x00\x00").is_ok());
+    }
+
+    #[test]
+    fn key_order_is_encoding_order() {
+        let keys = [("D", "B"), ("D", "AA"), ("FRA", "A"), ("UT", "Z9")];
+        let mut ks: Vec<DocumentKey> = keys
+            .iter()
+            .map(|(s, n)| DocumentKey::normalise(s, n).unwrap())
+            .collect();
+        ks.sort();
+        let enc: Vec<Vec<u8>> = ks
+            .iter()
+            .map(|k| {
+                let mut v = Vec::new();
+                encode_key(k, &mut v);
+                v
+            })
+            .collect();
+        let mut sorted = enc.clone();
+        sorted.sort();
+        assert_eq!(enc, sorted);
+    }
+
+    #[test]
+    fn time_format() {
+        assert_eq!(format_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_time(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+}

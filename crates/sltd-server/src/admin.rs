@@ -1,0 +1,128 @@
+//! The admin HTTP listener: Prometheus metrics, liveness and readiness for
+//! an orchestrator, a status page and the reload call. It never shares the
+//! public port: reload and metrics are for operators only.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::dataset::unix_now;
+use crate::{Daemon, ReloadOutcome, ReloadTrigger};
+
+pub(crate) fn router(daemon: Arc<Daemon>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/status", get(status))
+        .route("/reload", post(reload))
+        .with_state(daemon)
+}
+
+async fn metrics(State(d): State<Arc<Daemon>>) -> Response {
+    let now = unix_now();
+    let loaded = d.current();
+    let freshness = loaded.as_ref().map(|l| {
+        l.dataset
+            .meta()
+            .freshness(now, d.config.freshness.stale_after())
+    });
+    let body = d
+        .metrics
+        .render(loaded.as_ref().map(|l| &l.dataset), now, freshness);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// The process is up and its runtime answers.
+async fn livez() -> &'static str {
+    "ok\n"
+}
+
+/// Ready when a data set is loaded and shutdown has not begun.
+async fn readyz(State(d): State<Arc<Daemon>>) -> Response {
+    if d.is_serving() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        let why = d
+            .last_error()
+            .unwrap_or_else(|| "no data set loaded yet".to_string());
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response()
+    }
+}
+
+fn status_json(d: &Daemon) -> serde_json::Value {
+    let now = unix_now();
+    let dataset = d.current().map(|l| {
+        let m = l.dataset.meta();
+        json!({
+            "source": m.source,
+            "content_id": m.content_id,
+            "sequence": m.sequence,
+            "as_of": m.as_of,
+            "age_seconds": m.age_seconds(now),
+            "expires_at": m.expires_at,
+            "freshness": m.freshness(now, d.config.freshness.stale_after()).as_str(),
+            "record_count": m.record_count,
+            "loaded_at": l.loaded_at,
+        })
+    });
+    json!({
+        "serving": d.is_serving(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": d.uptime().as_secs(),
+        "dataset": dataset,
+        "last_error": d.last_error(),
+    })
+}
+
+async fn status(State(d): State<Arc<Daemon>>) -> Response {
+    axum::Json(status_json(&d)).into_response()
+}
+
+/// Loads the source now. 200 with what happened; 500 with the reason when
+/// the new data set was refused (the previous one keeps serving).
+async fn reload(State(d): State<Arc<Daemon>>) -> Response {
+    match d.reload_async(ReloadTrigger::Admin).await {
+        Ok(ReloadOutcome::Swapped {
+            previous,
+            content_id,
+            sequence,
+        }) => axum::Json(json!({
+            "result": "swapped",
+            "previous": previous,
+            "content_id": content_id,
+            "sequence": sequence,
+        }))
+        .into_response(),
+        Ok(ReloadOutcome::Unchanged { content_id }) => axum::Json(json!({
+            "result": "unchanged",
+            "content_id": content_id,
+        }))
+        .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({
+                "result": "refused",
+                "error": e.to_string(),
+                "serving": d.current().map(|l| l.dataset.meta().content_id.clone()),
+            })),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,318 @@
+//! The data set a daemon serves, and where it comes from.
+//!
+//! A [`Dataset`] is an opened, resident and fully verified layered index
+//! plus what answers report about it (identity, sequence, age). It is
+//! immutable: a reload builds a new one and swaps it in, so a query always
+//! sees one consistent data set from start to finish.
+//!
+//! A [`DatasetSource`] knows how to load one. Today there is
+//! [`IndexFileSource`] (`sltdd --index FILE`); a data directory of feed
+//! generations (`--data-dir`) is another implementation of the same trait,
+//! and the RPC code never needs to know which one is in use.
+
+use std::fmt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use memmap2::Mmap;
+use sltd_index::{IndexError, LayeredIndex, MapOptions, open_file};
+use sltd_model::{Query, Record};
+
+/// An opened, resident, verified data set and what answers say about it.
+#[derive(Debug)]
+pub struct Dataset {
+    index: LayeredIndex<Mmap>,
+    meta: DatasetMeta,
+}
+
+/// What answers and metrics report about a data set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatasetMeta {
+    /// Content identity (hex): equal ids answer identically.
+    pub content_id: String,
+    /// Feed sequence number; 0 when not built from the feed.
+    pub sequence: u64,
+    /// The time the data reflects, Unix seconds: the feed checkpoint's issue
+    /// time, or a plain index file's build time.
+    pub as_of: i64,
+    /// When the data stops being trustworthy (a checkpoint's expiry), Unix
+    /// seconds.
+    pub expires_at: Option<i64>,
+    /// Records in the data set.
+    pub record_count: u64,
+    /// Where it was loaded from, for status pages and logs.
+    pub source: String,
+}
+
+/// How current a data set is at a given moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    Fresh,
+    /// Older than the staleness limit.
+    Stale,
+    /// Past its expiry.
+    Expired,
+}
+
+impl Freshness {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Freshness::Fresh => "fresh",
+            Freshness::Stale => "stale",
+            Freshness::Expired => "expired",
+        }
+    }
+}
+
+impl DatasetMeta {
+    /// Seconds between `as_of` and `now` (negative if the data claims to be
+    /// from the future, which freshness treats as fresh).
+    pub fn age_seconds(&self, now: i64) -> i64 {
+        now.saturating_sub(self.as_of)
+    }
+
+    /// Freshness at `now` under a staleness limit. Expiry wins over age: an
+    /// expired checkpoint is reported as expired however recent it was.
+    pub fn freshness(&self, now: i64, stale_after: Duration) -> Freshness {
+        if self.expires_at.is_some_and(|e| now >= e) {
+            Freshness::Expired
+        } else if self.age_seconds(now) > i64::try_from(stale_after.as_secs()).unwrap_or(i64::MAX) {
+            Freshness::Stale
+        } else {
+            Freshness::Fresh
+        }
+    }
+}
+
+impl Dataset {
+    /// Wraps an opened index. Call only with an index whose every file has
+    /// passed `verify()`: the daemon serves it as is.
+    pub fn new(index: LayeredIndex<Mmap>, meta: DatasetMeta) -> Self {
+        Self { index, meta }
+    }
+
+    pub fn meta(&self) -> &DatasetMeta {
+        &self.meta
+    }
+
+    pub fn index(&self) -> &LayeredIndex<Mmap> {
+        &self.index
+    }
+
+    /// Appends every record answering `query`.
+    pub fn lookup(&self, query: &Query, out: &mut Vec<Record>) -> Result<(), IndexError> {
+        self.index.lookup(query, out)
+    }
+
+    /// Answers many queries; `on_match(i, record)` for each record answering
+    /// `queries[i]`. Without segments this uses the base index's batched
+    /// lookup, which prefetches across the batch.
+    pub fn lookup_batch(
+        &self,
+        queries: &[Query],
+        mut on_match: impl FnMut(usize, Record),
+    ) -> Result<(), IndexError> {
+        if self.index.segments().is_empty() {
+            return self.index.base().lookup_batch(queries, on_match);
+        }
+        let mut found = Vec::new();
+        for (i, q) in queries.iter().enumerate() {
+            found.clear();
+            self.index.lookup(q, &mut found)?;
+            for r in found.drain(..) {
+                on_match(i, r);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a data set could not be loaded. The daemon keeps serving the data set
+/// it has, if any.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// An index file failed to open or verify.
+    Index { path: PathBuf, source: IndexError },
+    /// A file could not be read.
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The source is inconsistent (for example a data directory whose
+    /// checkpoint does not match its files); `reason` says how.
+    Invalid { reason: String },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Index { path, source } => {
+                write!(f, "cannot load index {}: {source}", path.display())
+            }
+            LoadError::Io { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            LoadError::Invalid { reason } => write!(f, "{reason}"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Index { source, .. } => Some(source),
+            LoadError::Io { source, .. } => Some(source),
+            LoadError::Invalid { .. } => None,
+        }
+    }
+}
+
+/// Identifies one version of a file cheaply (no reading): a rename over the
+/// path changes the inode, an in-place write changes the size or the mtime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+impl FileStamp {
+    /// The stamp of the file at `path` (following symlinks).
+    pub fn of(path: &Path) -> std::io::Result<Self> {
+        let m = std::fs::metadata(path)?;
+        Ok(Self {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        })
+    }
+}
+
+/// A cheap fingerprint of what a source would load. When it changes, the
+/// daemon reloads.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SourceStamp(pub Vec<FileStamp>);
+
+/// Where a daemon's data set comes from.
+///
+/// Implementations do the slow work in [`load`](Self::load) (map, make
+/// resident, verify every byte); the daemon calls it off the request path
+/// and swaps the result in only when it succeeds.
+pub trait DatasetSource: Send + Sync + fmt::Debug + 'static {
+    /// A short description for logs and status, e.g. `index file /a/b.sltd`.
+    fn describe(&self) -> String;
+
+    /// Opens, makes resident and verifies the current data set.
+    fn load(&self) -> Result<Dataset, LoadError>;
+
+    /// A cheap fingerprint of the current data set (file metadata, never
+    /// contents), polled to notice a replacement. `None` when it cannot be
+    /// determined right now (e.g. the file is missing during a rename); the
+    /// poller then does nothing.
+    fn stamp(&self) -> Option<SourceStamp>;
+}
+
+/// A single base index file: `sltdd --index FILE`.
+#[derive(Clone, Debug)]
+pub struct IndexFileSource {
+    path: PathBuf,
+}
+
+impl IndexFileSource {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl DatasetSource for IndexFileSource {
+    fn describe(&self) -> String {
+        format!("index file {}", self.path.display())
+    }
+
+    fn load(&self) -> Result<Dataset, LoadError> {
+        let err = |source| LoadError::Index {
+            path: self.path.clone(),
+            source,
+        };
+        let base = open_file(&self.path, MapOptions { resident: true }).map_err(err)?;
+        // Every byte, before anything is served from it: a truncated or
+        // corrupted replacement must be refused, not half-served.
+        base.verify().map_err(err)?;
+        let header = base.header().clone();
+        let index = LayeredIndex::new(base, Vec::new()).map_err(err)?;
+        Ok(Dataset::new(
+            index,
+            DatasetMeta {
+                content_id: header.content_id_hex(),
+                sequence: header.feed_sequence,
+                as_of: header.created_at,
+                expires_at: None,
+                record_count: header.record_count,
+                source: self.describe(),
+            },
+        ))
+    }
+
+    fn stamp(&self) -> Option<SourceStamp> {
+        FileStamp::of(&self.path).ok().map(|s| SourceStamp(vec![s]))
+    }
+}
+
+/// Unix seconds now.
+pub(crate) fn unix_now() -> i64 {
+    unix_seconds(SystemTime::now())
+}
+
+pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(as_of: i64, expires_at: Option<i64>) -> DatasetMeta {
+        DatasetMeta {
+            content_id: String::new(),
+            sequence: 0,
+            as_of,
+            expires_at,
+            record_count: 0,
+            source: String::new(),
+        }
+    }
+
+    #[test]
+    fn freshness_rules() {
+        let day = Duration::from_secs(86_400);
+        assert_eq!(meta(1000, None).freshness(1000, day), Freshness::Fresh);
+        assert_eq!(
+            meta(1000, None).freshness(1000 + 86_400, day),
+            Freshness::Fresh
+        );
+        assert_eq!(
+            meta(1000, None).freshness(1001 + 86_400, day),
+            Freshness::Stale
+        );
+        // Expiry wins over a recent as_of.
+        assert_eq!(
+            meta(1000, Some(1500)).freshness(1500, day),
+            Freshness::Expired
+        );
+        assert_eq!(
+            meta(1000, Some(1500)).freshness(1499, day),
+            Freshness::Fresh
+        );
+        // Data from the future is not stale.
+        assert_eq!(meta(5000, None).freshness(1000, day), Freshness::Fresh);
+    }
+}

@@ -1,0 +1,294 @@
+//! Prometheus metrics, served on the admin listener only.
+//!
+//! The per-query counters are looked up once at start and kept as handles,
+//! so the hot path pays an atomic add, not a label-map lookup.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::dataset::{Dataset, Freshness};
+
+/// The RPCs, as metric labels.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(clippy::enum_variant_names)]
+pub enum Rpc {
+    Check,
+    CheckBatch,
+    CheckStream,
+    GetStatus,
+}
+
+/// The verdicts, as metric labels.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum VerdictLabel {
+    Hit,
+    NoHit,
+    InvalidQuery,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CheckLabels {
+    rpc: Rpc,
+    verdict: VerdictLabel,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcLabels {
+    rpc: Rpc,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    rpc: Rpc,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DatasetLabels {
+    content_id: String,
+    source: String,
+}
+
+const RPCS: [Rpc; 4] = [
+    Rpc::Check,
+    Rpc::CheckBatch,
+    Rpc::CheckStream,
+    Rpc::GetStatus,
+];
+/// The RPCs that check documents (indexes 0..3 of `RPCS`).
+const CHECK_RPCS: [Rpc; 3] = [Rpc::Check, Rpc::CheckBatch, Rpc::CheckStream];
+const VERDICTS: [VerdictLabel; 3] = [
+    VerdictLabel::Hit,
+    VerdictLabel::NoHit,
+    VerdictLabel::InvalidQuery,
+];
+
+/// Every metric the daemon exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    checks: [[Counter; 3]; 3],
+    latency: [Histogram; 4],
+    errors: Family<ErrorLabels, Counter>,
+    batch_size: Histogram,
+    reloads: Family<ResultLabels, Counter>,
+    audit_errors: Counter,
+    dataset_age: Gauge,
+    dataset_freshness: Gauge,
+    dataset_records: Gauge,
+    dataset_sequence: Gauge<u64, AtomicU64>,
+    dataset_info: Family<DatasetLabels, Gauge>,
+    serving: Gauge,
+}
+
+fn latency_buckets() -> Vec<f64> {
+    // 10 us to ~2.6 s: sub-millisecond detail where the daemon lives.
+    prometheus_client::metrics::histogram::exponential_buckets(10e-6, 2.0, 19).collect()
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("sltd");
+        let checks_family = Family::<CheckLabels, Counter>::default();
+        let latency_family = Family::<RpcLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(latency_buckets())
+        });
+        let checks = CHECK_RPCS.map(|rpc| {
+            VERDICTS.map(|verdict| {
+                checks_family
+                    .get_or_create(&CheckLabels { rpc, verdict })
+                    .clone()
+            })
+        });
+        let latency = RPCS.map(|rpc| latency_family.get_or_create(&RpcLabels { rpc }).clone());
+        registry.register(
+            "checks",
+            "Documents checked, by RPC and verdict",
+            checks_family,
+        );
+        registry.register(
+            "rpc_duration_seconds",
+            "Time to answer a call (a stream: each message), by RPC",
+            latency_family,
+        );
+        let errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "rpc_errors",
+            "Calls that failed with a gRPC error, by RPC and status code",
+            errors.clone(),
+        );
+        let batch_size =
+            Histogram::new([1.0, 10.0, 50.0, 100.0, 200.0, 300.0, 500.0, 1000.0, 5000.0]);
+        registry.register(
+            "batch_size",
+            "Queries per CheckBatch call",
+            batch_size.clone(),
+        );
+        let reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "reloads",
+            "Data set reload attempts, by result (swapped, unchanged, refused)",
+            reloads.clone(),
+        );
+        let audit_errors = Counter::default();
+        registry.register(
+            "audit_write_errors",
+            "Audit lines that could not be written",
+            audit_errors.clone(),
+        );
+        let dataset_age = Gauge::default();
+        registry.register(
+            "dataset_age_seconds",
+            "Seconds since the served data set's as-of time",
+            dataset_age.clone(),
+        );
+        let dataset_freshness = Gauge::default();
+        registry.register(
+            "dataset_freshness",
+            "Freshness of the served data set: 0 fresh, 1 stale, 2 expired, -1 none loaded",
+            dataset_freshness.clone(),
+        );
+        let dataset_records = Gauge::default();
+        registry.register(
+            "dataset_records",
+            "Records in the served data set",
+            dataset_records.clone(),
+        );
+        let dataset_sequence = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "dataset_sequence",
+            "Feed sequence number of the served data set",
+            dataset_sequence.clone(),
+        );
+        let dataset_info = Family::<DatasetLabels, Gauge>::default();
+        registry.register(
+            "dataset_info",
+            "Identity of the served data set (value 1)",
+            dataset_info.clone(),
+        );
+        let serving = Gauge::default();
+        registry.register(
+            "serving",
+            "1 when a data set is loaded and queries are answered",
+            serving.clone(),
+        );
+        Self {
+            registry,
+            checks,
+            latency,
+            errors,
+            batch_size,
+            reloads,
+            audit_errors,
+            dataset_age,
+            dataset_freshness,
+            dataset_records,
+            dataset_sequence,
+            dataset_info,
+            serving,
+        }
+    }
+
+    /// Counts one checked document (GetStatus checks none).
+    pub fn check(&self, rpc: Rpc, verdict: VerdictLabel) {
+        self.check_n(rpc, verdict, 1);
+    }
+
+    /// Counts `n` checked documents.
+    pub fn check_n(&self, rpc: Rpc, verdict: VerdictLabel, n: u64) {
+        if n > 0
+            && let Some(row) = self.checks.get(rpc as usize)
+        {
+            row[verdict as usize].inc_by(n);
+        }
+    }
+
+    pub fn latency(&self, rpc: Rpc, seconds: f64) {
+        self.latency[rpc as usize].observe(seconds);
+    }
+
+    pub fn error(&self, rpc: Rpc, code: tonic::Code) {
+        self.errors
+            .get_or_create(&ErrorLabels {
+                rpc,
+                code: format!("{code:?}"),
+            })
+            .inc();
+    }
+
+    pub fn batch_size(&self, n: usize) {
+        self.batch_size.observe(n as f64);
+    }
+
+    pub fn reload(&self, result: &str) {
+        self.reloads
+            .get_or_create(&ResultLabels {
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn audit_error(&self) {
+        self.audit_errors.inc();
+    }
+
+    pub fn set_serving(&self, serving: bool) {
+        self.serving.set(i64::from(serving));
+    }
+
+    /// Refreshes the data set gauges (age moves with the clock, so this runs
+    /// on every scrape) and renders the text exposition format.
+    pub fn render(
+        &self,
+        dataset: Option<&Dataset>,
+        now: i64,
+        freshness: Option<Freshness>,
+    ) -> String {
+        match dataset {
+            Some(ds) => {
+                let m = ds.meta();
+                self.dataset_age.set(m.age_seconds(now));
+                self.dataset_records
+                    .set(i64::try_from(m.record_count).unwrap_or(i64::MAX));
+                self.dataset_sequence.set(m.sequence);
+                self.dataset_info.clear();
+                self.dataset_info
+                    .get_or_create(&DatasetLabels {
+                        content_id: m.content_id.clone(),
+                        source: m.source.clone(),
+                    })
+                    .set(1);
+            }
+            None => {
+                self.dataset_info.clear();
+            }
+        }
+        self.dataset_freshness.set(match freshness {
+            None => -1,
+            Some(Freshness::Fresh) => 0,
+            Some(Freshness::Stale) => 1,
+            Some(Freshness::Expired) => 2,
+        });
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

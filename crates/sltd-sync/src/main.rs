@@ -1,0 +1,534 @@
+//! `sltd-sync`: keeps a border post's data directory in step with the signed
+//! feed, over HTTP(S) or from a directory (removable media).
+//!
+//! Exit codes: 0 success; 1 the feed was refused (a verification failure:
+//! forged, replayed, expired, ...; the installed data is unchanged); 2 any
+//! other error (network, disk, configuration); 3 another sync holds the data
+//! directory's lock. `status` exits 0 when FRESH, 4 when STALE, 5 when
+//! EXPIRED and 6 when nothing is installed yet.
+
+#![forbid(unsafe_code)]
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde::Deserialize;
+use sltd_feed::datadir::{DataDir, FreshnessPolicy};
+use sltd_feed::{FeedError, format_time, now_unix};
+use sltd_sync::source::{HttpTimeouts, Progress, open_source};
+use sltd_sync::{Compaction, ProgressFactory, SyncError, SyncOptions, Syncer};
+
+const EXIT_REFUSED: u8 = 1;
+const EXIT_ERROR: u8 = 2;
+const EXIT_LOCKED: u8 = 3;
+const EXIT_STALE: u8 = 4;
+const EXIT_EXPIRED: u8 = 5;
+const EXIT_EMPTY: u8 = 6;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sltd-sync",
+    version,
+    about = "Keep an sltd data directory in step with the signed feed",
+    after_help = "Examples:\n  \
+        sltd-sync --feed https://feed.example.org/sltd --data-dir DATA --trust 1.root.json run\n  \
+        sltd-sync --feed /media/usb/FEED --data-dir DATA --trust 1.root.json run\n  \
+        sltd-sync --config /etc/sltd/sltd-sync.toml watch\n  \
+        sltd-sync --data-dir DATA status --json\n\n\
+        Exit status: 0 success; 1 the feed was refused (forged, replayed, expired, ...: the\n\
+        installed data is unchanged); 2 other errors (network, disk, configuration); 3 another\n\
+        sync holds the lock. status: 0 FRESH, 4 STALE, 5 EXPIRED, 6 nothing installed.\n\
+        Logs go to stderr; SLTD_LOG sets the filter (e.g. debug)."
+)]
+struct Cli {
+    /// TOML configuration file; command-line options override it.
+    #[arg(long, global = true, env = "SLTD_SYNC_CONFIG")]
+    config: Option<PathBuf>,
+    /// The feed: an http:// or https:// URL, or a directory.
+    #[arg(long, global = true)]
+    feed: Option<String>,
+    /// The data directory the daemon serves.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// The pinned root metadata (a copy of the feed's 1.root.json).
+    #[arg(long, global = true)]
+    trust: Option<PathBuf>,
+    /// Data older than this is reported STALE (e.g. 6h).
+    #[arg(long, global = true)]
+    stale_after: Option<humantime::Duration>,
+    /// Log format.
+    #[arg(long, global = true, value_parser = ["text", "json"])]
+    log_format: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Sync once.
+    Run(RunArgs),
+    /// Sync periodically (with jitter), backing off after failures.
+    Watch(WatchArgs),
+    /// Show the installed sequence, data age and freshness, last outcomes.
+    Status {
+        /// Print a JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Merge the current generation's delta segments into a new base.
+    Compact,
+    /// Check the configuration and the pinned root, then exit (0 when
+    /// usable).
+    CheckConfig,
+    /// Point CURRENT back at the previous generation.
+    Rollback,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct RunArgs {
+    /// Start over from the latest snapshot.
+    #[arg(long)]
+    resync: bool,
+    /// Do not compact after installing (compaction can run later with
+    /// `sltd-sync compact`).
+    #[arg(long)]
+    no_compact: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct WatchArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Time between syncs (e.g. 5m).
+    #[arg(long)]
+    interval: Option<humantime::Duration>,
+    /// Random extra delay up to this, so posts do not poll in step.
+    #[arg(long)]
+    jitter: Option<humantime::Duration>,
+    /// Longest wait after repeated failures.
+    #[arg(long)]
+    max_backoff: Option<humantime::Duration>,
+}
+
+/// The configuration file; every key is optional.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    feed: Option<String>,
+    data_dir: Option<PathBuf>,
+    trust: Option<PathBuf>,
+    #[serde(default, with = "humantime_serde_opt")]
+    interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde_opt")]
+    jitter: Option<Duration>,
+    #[serde(default, with = "humantime_serde_opt")]
+    max_backoff: Option<Duration>,
+    #[serde(default, with = "humantime_serde_opt")]
+    stale_after: Option<Duration>,
+    #[serde(default, with = "humantime_serde_opt")]
+    connect_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde_opt")]
+    download_timeout: Option<Duration>,
+    compaction: Option<Compaction>,
+    compact_permille: Option<u64>,
+    max_segments: Option<usize>,
+    max_delta_backlog: Option<u64>,
+    log_format: Option<String>,
+}
+
+mod humantime_serde_opt {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        let s: Option<String> = Option::deserialize(d)?;
+        s.map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+struct Settings {
+    cli: Cli,
+    cfg: Config,
+}
+
+impl Settings {
+    fn load(cli: Cli) -> anyhow::Result<Self> {
+        let cfg = match &cli.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
+            }
+            None => Config::default(),
+        };
+        Ok(Self { cli, cfg })
+    }
+
+    fn data_dir(&self) -> anyhow::Result<PathBuf> {
+        self.cli
+            .data_dir
+            .clone()
+            .or_else(|| self.cfg.data_dir.clone())
+            .context("no data directory: give --data-dir or data_dir in the config")
+    }
+
+    fn feed(&self) -> anyhow::Result<String> {
+        self.cli
+            .feed
+            .clone()
+            .or_else(|| self.cfg.feed.clone())
+            .context("no feed: give --feed URL|DIR or feed in the config")
+    }
+
+    fn trust(&self) -> anyhow::Result<Vec<u8>> {
+        let p = self
+            .cli
+            .trust
+            .clone()
+            .or_else(|| self.cfg.trust.clone())
+            .context("no pinned root: give --trust FILE (a copy of the feed's 1.root.json) or trust in the config")?;
+        std::fs::read(&p).with_context(|| format!("reading the pinned root {}", p.display()))
+    }
+
+    fn freshness(&self) -> FreshnessPolicy {
+        let d = self
+            .cli
+            .stale_after
+            .map(Duration::from)
+            .or(self.cfg.stale_after);
+        match d {
+            Some(d) => FreshnessPolicy {
+                stale_after: d.as_secs() as i64,
+            },
+            None => FreshnessPolicy::default(),
+        }
+    }
+
+    fn timeouts(&self) -> HttpTimeouts {
+        let mut t = HttpTimeouts::default();
+        if let Some(c) = self.cfg.connect_timeout {
+            t.connect = c;
+        }
+        if let Some(d) = self.cfg.download_timeout {
+            t.download = d;
+        }
+        t
+    }
+
+    fn sync_options(&self, run: &RunArgs) -> SyncOptions {
+        let mut o = SyncOptions::default();
+        if let Some(c) = self.cfg.compaction {
+            o.compaction = c;
+        }
+        if run.no_compact {
+            o.compaction = Compaction::Never;
+        }
+        if let Some(p) = self.cfg.compact_permille {
+            o.compact_permille = p;
+        }
+        if let Some(m) = self.cfg.max_segments {
+            o.max_segments = m;
+        }
+        if let Some(b) = self.cfg.max_delta_backlog {
+            o.max_delta_backlog = b;
+        }
+        o.resync = run.resync;
+        if std::io::stderr().is_terminal() {
+            o.progress = Some(Arc::new(Bars));
+        }
+        o
+    }
+}
+
+/// indicatif bars on a terminal.
+struct Bars;
+
+struct Bar(indicatif::ProgressBar);
+
+impl Progress for Bar {
+    fn update(&self, done: u64, total: Option<u64>) {
+        if let Some(t) = total {
+            self.0.set_length(t);
+        }
+        self.0.set_position(done);
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl ProgressFactory for Bars {
+    fn start(&self, what: &str) -> Box<dyn Progress> {
+        let pb = indicatif::ProgressBar::new(0);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        pb.set_message(what.to_string());
+        Box::new(Bar(pb))
+    }
+}
+
+fn exit_for(e: &SyncError) -> u8 {
+    match e {
+        SyncError::Feed(FeedError::Locked { .. }) => EXIT_LOCKED,
+        e if e.is_refusal() => EXIT_REFUSED,
+        _ => EXIT_ERROR,
+    }
+}
+
+fn run_once(s: &Settings, run: &RunArgs) -> anyhow::Result<u8> {
+    let source = open_source(&s.feed()?, s.timeouts())?;
+    let data_dir = s.data_dir()?;
+    let syncer = Syncer::new(source.as_ref(), &data_dir, s.trust()?, s.sync_options(run))?;
+    match syncer.run() {
+        Ok(r) => {
+            tracing::info!(
+                sequence = r.sequence,
+                from = ?r.from_sequence,
+                deltas = r.deltas_applied,
+                snapshot = ?r.snapshot,
+                bytes = r.bytes_downloaded,
+                installed = ?r.installed,
+                compacted = r.compacted,
+                "sync done"
+            );
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(0)
+        }
+        Err(e) => {
+            tracing::error!(kind = e.kind(), error = %e, "sync failed; installed data unchanged");
+            eprintln!(
+                "sltd-sync: {}: {e}",
+                if e.is_refusal() { "refused" } else { "error" }
+            );
+            Ok(exit_for(&e))
+        }
+    }
+}
+
+/// A pseudo-random fraction in [0, 1) without a dependency: hashing the
+/// time with a random seed.
+fn jitter_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn watch(s: &Settings, w: &WatchArgs) -> anyhow::Result<u8> {
+    let interval = w
+        .interval
+        .map(Duration::from)
+        .or(s.cfg.interval)
+        .unwrap_or(Duration::from_secs(300));
+    let jitter = w
+        .jitter
+        .map(Duration::from)
+        .or(s.cfg.jitter)
+        .unwrap_or(interval / 10);
+    let max_backoff = w
+        .max_backoff
+        .map(Duration::from)
+        .or(s.cfg.max_backoff)
+        .unwrap_or(Duration::from_secs(3600));
+    let mut failures = 0u32;
+    loop {
+        let code = run_once(s, &w.run)?;
+        let base = if code == 0 || code == EXIT_LOCKED {
+            failures = 0;
+            interval
+        } else {
+            failures = failures.saturating_add(1);
+            let b = Duration::from_secs(30).saturating_mul(1u32 << failures.min(16));
+            b.min(max_backoff)
+        };
+        let wait = base + jitter.mul_f64(jitter_fraction());
+        tracing::debug!(wait_s = wait.as_secs(), failures, "next sync");
+        std::thread::sleep(wait);
+    }
+}
+
+fn status(s: &Settings, json: bool) -> anyhow::Result<u8> {
+    let dir = s.data_dir()?;
+    let policy = s.freshness();
+    let now = now_unix();
+    let data = DataDir::open(&dir)?;
+    let g = data.current()?;
+    let st = data.status()?;
+    let fresh = g.as_ref().map(|g| g.freshness(now, &policy));
+    let t = |v: Option<i64>| v.map(format_time);
+    if json {
+        let v = serde_json::json!({
+            "feed": g.as_ref().map(|g| g.feed.clone()),
+            "sequence": g.as_ref().map(|g| g.sequence),
+            "state_root": g.as_ref().map(|g| g.state_root_hex()),
+            "record_count": g.as_ref().map(|g| g.record_count),
+            "as_of": t(g.as_ref().map(|g| g.as_of)),
+            "as_of_unix": g.as_ref().map(|g| g.as_of),
+            "age_seconds": g.as_ref().map(|g| g.age(now)),
+            "expires_at": t(g.as_ref().map(|g| g.expires_at)),
+            "freshness": fresh.map(|f| f.as_str()),
+            "stale_after_seconds": policy.stale_after,
+            "generation": g.as_ref().map(|g| g.id.to_string()),
+            "segments": g.as_ref().map(|g| g.segments.len()),
+            "last_attempt": t(st.last_attempt),
+            "last_success": t(st.last_success),
+            "last_error": st.last_error,
+            "last_error_kind": st.last_error_kind,
+            "last_error_at": t(st.last_error_at),
+            "consecutive_failures": st.consecutive_failures,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        match &g {
+            Some(g) => {
+                println!("feed:          {}", g.feed);
+                println!("sequence:      {}", g.sequence);
+                println!("state root:    {}", g.state_root_hex());
+                println!("records:       {}", g.record_count);
+                println!(
+                    "as of:         {} ({} ago)",
+                    format_time(g.as_of),
+                    humantime::format_duration(Duration::from_secs(g.age(now).max(0) as u64))
+                );
+                println!("expires:       {}", format_time(g.expires_at));
+                println!(
+                    "freshness:     {} (stale after {})",
+                    g.freshness(now, &policy),
+                    humantime::format_duration(Duration::from_secs(
+                        policy.stale_after.max(0) as u64
+                    ))
+                );
+                println!("generation:    {} ({} segment(s))", g.id, g.segments.len());
+            }
+            None => println!("nothing installed yet"),
+        }
+        println!(
+            "last success:  {}",
+            t(st.last_success).unwrap_or_else(|| "never".into())
+        );
+        match (&st.last_error, st.consecutive_failures) {
+            (Some(e), n) if n > 0 => println!(
+                "last error:    {} ({} failure(s) in a row): {e}",
+                t(st.last_error_at).unwrap_or_default(),
+                n
+            ),
+            (Some(e), _) => println!(
+                "last error:    {} (since recovered): {e}",
+                t(st.last_error_at).unwrap_or_default()
+            ),
+            (None, _) => println!("last error:    none"),
+        }
+    }
+    Ok(match fresh {
+        None => EXIT_EMPTY,
+        Some(sltd_feed::datadir::Freshness::Fresh) => 0,
+        Some(sltd_feed::datadir::Freshness::Stale) => EXIT_STALE,
+        Some(sltd_feed::datadir::Freshness::Expired) => EXIT_EXPIRED,
+    })
+}
+
+fn init_logging(format: Option<&str>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLTD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == Some("json") {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+fn real_main(s: Settings) -> anyhow::Result<u8> {
+    match &s.cli.command {
+        Command::Run(r) => run_once(&s, r),
+        Command::Watch(w) => watch(&s, w),
+        Command::Status { json } => status(&s, *json),
+        Command::Compact => {
+            // Compaction reads only the data directory: no source, no trust.
+            let dummy = sltd_sync::source::DirSource::new(Path::new("/nonexistent"));
+            let syncer = Syncer::new(&dummy, &s.data_dir()?, Vec::new(), SyncOptions::default())?;
+            match syncer.compact_now() {
+                Ok(Some(id)) => println!("compacted into generation {id}"),
+                Ok(None) => println!("nothing to compact"),
+                Err(e) => {
+                    eprintln!("sltd-sync: error: {e}");
+                    return Ok(exit_for(&e));
+                }
+            }
+            Ok(0)
+        }
+        Command::CheckConfig => {
+            let feed = s.feed()?;
+            open_source(&feed, s.timeouts())?;
+            let root = sltd_feed::metadata::Root::from_trusted_bytes(&s.trust()?)
+                .context("the pinned root")?;
+            let dir = s.data_dir()?;
+            println!(
+                "feed {feed}: pinned root {:?} version {} ({} key(s), threshold {}); data directory {}",
+                root.feed,
+                root.version,
+                root.keys.keys.len(),
+                root.keys.threshold,
+                dir.display()
+            );
+            Ok(0)
+        }
+        Command::Rollback => {
+            let data = DataDir::open(&s.data_dir()?)?;
+            let _lock = data.lock()?;
+            let g = data.rollback()?;
+            println!(
+                "CURRENT now names generation {} (sequence {})",
+                g.id, g.sequence
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sltd-sync: error: {e:#}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    init_logging(
+        settings
+            .cli
+            .log_format
+            .as_deref()
+            .or(settings.cfg.log_format.as_deref()),
+    );
+    match real_main(settings) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("sltd-sync: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

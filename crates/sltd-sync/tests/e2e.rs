@@ -1,0 +1,225 @@
+//! End to end: publish -> static HTTP server -> sync -> the data directory
+//! answers the new record and no longer answers a deleted one; then
+//! directory sync, conditional GET, compaction, resume and the no-Range
+//! fallback.
+
+mod common;
+
+use std::net::TcpListener;
+
+use common::*;
+use sltd_feed::datadir::DataDir;
+use sltd_feed::metadata::Limits;
+use sltd_index::MapOptions;
+use sltd_model::{
+    Date, DocumentKey, DocumentNumber, DocumentType, Query, Record, Reference, Status,
+};
+use sltd_sync::serve::{ServeOptions, StaticServer};
+use sltd_sync::source::{HttpSource, HttpTimeouts};
+use sltd_sync::{Compaction, SyncOptions};
+
+fn serve(dir: &std::path::Path, opts: ServeOptions) -> StaticServer {
+    StaticServer::start(TcpListener::bind("127.0.0.1:0").unwrap(), dir, opts).unwrap()
+}
+
+fn new_record(number: &str) -> Record {
+    Record {
+        key: DocumentKey::normalise("D", number).unwrap(),
+        doc_type: DocumentType::normalise("P").unwrap(),
+        status: Status::Stolen,
+        reported_on: Date::from_ymd(2025, 1, 2).unwrap(),
+        reporting_state: None,
+        reference: Reference::new("E2E").unwrap(),
+    }
+}
+
+fn query(data: &std::path::Path, number: &str) -> Vec<Record> {
+    let g = DataDir::open(data).unwrap().current().unwrap().unwrap();
+    let idx = g.open_index(MapOptions::default()).unwrap();
+    let mut out = Vec::new();
+    idx.lookup(
+        &Query::number(DocumentNumber::normalise(number).unwrap()),
+        &mut out,
+    )
+    .unwrap();
+    out
+}
+
+#[test]
+fn publish_serve_sync_query() {
+    let tmp = tempfile::tempdir().unwrap();
+    let feed = tmp.path().join("feed");
+    let data = tmp.path().join("data");
+    let k = key(1);
+    let mut p = init(&feed, "e2e", &[&k], 1, Limits::default());
+    let v1 = records(3000, 1);
+    publish_opts(&mut p, v1.clone(), &[&k], true);
+    let server = serve(&feed, ServeOptions::default());
+    let http = HttpSource::new(&server.url(), HttpTimeouts::default()).unwrap();
+    let trust = feed.join("1.root.json");
+    let no_compact = SyncOptions {
+        compaction: Compaction::Never,
+        ..SyncOptions::default()
+    };
+
+    // First sync takes the snapshot.
+    let r = sync_from(&http, &trust, &data, no_compact.clone()).unwrap();
+    assert_eq!(r.snapshot, Some(1));
+    assert_eq!(served(&data), model(&v1));
+    let victim = v1[10];
+    assert_eq!(query(&data, victim.key.number.as_str()).len(), 1);
+
+    // A new record and a deletion arrive as a delta segment.
+    let mut v2: Vec<Record> = v1.iter().filter(|r| r.key != victim.key).copied().collect();
+    v2.push(new_record("E2ENEW001"));
+    let rep = publish(&mut p, v2.clone(), &[&k]);
+    assert_eq!((rep.upserts, rep.deletes), (1, 1));
+    let r = sync_from(&http, &trust, &data, no_compact.clone()).unwrap();
+    assert_eq!((r.deltas_applied, r.snapshot, r.sequence), (1, None, 2));
+    let g = DataDir::open(&data).unwrap().current().unwrap().unwrap();
+    assert_eq!(
+        g.segments.len(),
+        1,
+        "a small delta is installed as a segment"
+    );
+    assert_eq!(query(&data, "E2ENEW001").len(), 1);
+    assert!(
+        query(&data, victim.key.number.as_str())
+            .iter()
+            .all(|r| r.key != victim.key)
+    );
+    assert_eq!(served(&data), model(&v2));
+    assert!(g.previous.is_some(), "the previous generation is kept");
+
+    // Nothing new: a conditional GET, nothing installed.
+    let r = sync_from(&http, &trust, &data, no_compact.clone()).unwrap();
+    assert!(r.not_modified);
+    assert_eq!(r.installed, None);
+
+    // Compaction merges the segment into a new base; same answers.
+    let always = SyncOptions {
+        compaction: Compaction::Always,
+        ..SyncOptions::default()
+    };
+    let v3 = mutate(&v2, 5, 20, 77);
+    publish(&mut p, v3.clone(), &[&k]);
+    let r = sync_from(&http, &trust, &data, always).unwrap();
+    assert!(r.compacted);
+    let g = DataDir::open(&data).unwrap().current().unwrap().unwrap();
+    assert!(g.segments.is_empty());
+    assert_eq!(served(&data), model(&v3));
+    assert_eq!(query(&data, "E2ENEW001").len(), 1);
+
+    // Rollback points CURRENT at the previous generation.
+    let d = DataDir::open(&data).unwrap();
+    let prev = d.rollback().unwrap();
+    assert_eq!(prev.sequence, 3);
+    assert_eq!(served(&data), model(&v3));
+}
+
+#[test]
+fn directory_source_for_air_gapped_posts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let feed = tmp.path().join("feed");
+    let data = tmp.path().join("data");
+    let k = key(2);
+    let mut p = init(&feed, "usb", &[&k], 1, Limits::default());
+    let mut v = records(500, 2);
+    // No snapshot: a fresh post replays every delta from sequence 1.
+    for i in 0..4 {
+        publish(&mut p, v.clone(), &[&k]);
+        v = mutate(&v, 3, 7, 100 + i);
+    }
+    let want = model(p.records());
+    let trust = feed.join("1.root.json");
+    let r = sync_dir(&feed, &trust, &data).unwrap();
+    assert_eq!(r.deltas_applied, 4);
+    assert_eq!(served(&data), want);
+    let st = DataDir::open(&data).unwrap().status().unwrap();
+    assert!(st.last_success.is_some());
+    assert_eq!(st.consecutive_failures, 0);
+}
+
+#[test]
+fn interrupted_downloads_resume_and_plain_servers_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let feed = tmp.path().join("feed");
+    let k = key(3);
+    let mut p = init(&feed, "resume", &[&k], 1, Limits::default());
+    publish_opts(&mut p, records(20_000, 3), &[&k], true);
+    let trust = feed.join("1.root.json");
+    let want = model(p.records());
+    let chunk_len = std::fs::metadata(feed.join(sltd_feed::layout::chunk_path(1, 0)))
+        .unwrap()
+        .len();
+
+    // The server cuts the first response for each file after 64 KiB.
+    let cutting = serve(
+        &feed,
+        ServeOptions {
+            cut_after: Some(64 << 10),
+            ..Default::default()
+        },
+    );
+    let http = HttpSource::new(&cutting.url(), HttpTimeouts::default()).unwrap();
+    let data = tmp.path().join("data-resume");
+    let err = sync_from(&http, &trust, &data, SyncOptions::default()).unwrap_err();
+    assert_eq!(err.kind(), "fetch", "{err}");
+    assert_eq!(
+        current(&data),
+        None,
+        "nothing installed after a broken download"
+    );
+    let r = sync_from(&http, &trust, &data, SyncOptions::default()).unwrap();
+    // The second run fetched only the rest of the chunk (plus metadata).
+    assert!(
+        r.bytes_downloaded < chunk_len - (60 << 10),
+        "resumed: {} bytes downloaded, chunk is {chunk_len}",
+        r.bytes_downloaded
+    );
+    assert_eq!(served(&data), want);
+
+    // A server without Range support: the same cut, then a full download.
+    let plain = serve(
+        &feed,
+        ServeOptions {
+            cut_after: Some(64 << 10),
+            no_range: true,
+        },
+    );
+    let http = HttpSource::new(&plain.url(), HttpTimeouts::default()).unwrap();
+    let data = tmp.path().join("data-plain");
+    assert!(sync_from(&http, &trust, &data, SyncOptions::default()).is_err());
+    let r = sync_from(&http, &trust, &data, SyncOptions::default()).unwrap();
+    assert!(r.bytes_downloaded >= chunk_len);
+    assert_eq!(served(&data), want);
+}
+
+#[test]
+fn root_rotation_is_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let feed = tmp.path().join("feed");
+    let data = tmp.path().join("data");
+    let (a, b) = (key(4), key(5));
+    let mut p = init(&feed, "rotate", &[&a], 1, Limits::default());
+    publish(&mut p, records(200, 4), &[&a]);
+    let trust = feed.join("1.root.json");
+    sync_dir(&feed, &trust, &data).unwrap();
+    // Rotate to key b, signed by a (old) and b (new).
+    p.rotate_root(
+        vec![b.public().clone()],
+        1,
+        sltd_feed::now_unix() + 86_400 * 30,
+        &[&a, &b],
+        sltd_feed::now_unix(),
+    )
+    .unwrap();
+    let v2 = mutate(p.records(), 1, 1, 5);
+    publish(&mut p, v2, &[&b]);
+    let r = sync_dir(&feed, &trust, &data).unwrap();
+    assert_eq!(r.sequence, 2);
+    assert_eq!(served(&data), model(p.records()));
+    // The old key alone can no longer publish.
+    let mut p = sltd_feed::publish::Publisher::open(&feed).unwrap();
+    assert!(p.refresh(&[&a], sltd_feed::now_unix()).is_err());
+}
