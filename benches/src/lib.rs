@@ -27,9 +27,9 @@ pub fn sizes() -> Vec<u64> {
 
 /// A label such as `1M` or `100k` for a size.
 pub fn label(n: u64) -> String {
-    if n % 1_000_000 == 0 {
+    if n.is_multiple_of(1_000_000) {
         format!("{}M", n / 1_000_000)
-    } else if n % 1_000 == 0 {
+    } else if n.is_multiple_of(1_000) {
         format!("{}k", n / 1_000)
     } else {
         n.to_string()
@@ -51,7 +51,7 @@ pub fn build_streaming(n: u64, sample: usize) -> (Vec<u8>, Vec<Record>, std::tim
     let mut b = IndexBuilder::new(BuildOptions::default());
     b.reserve(n as usize);
     for (i, r) in sltd_export::generate::generate(n, 1).enumerate() {
-        if i as u64 % every == 0 {
+        if (i as u64).is_multiple_of(every) {
             kept.push(r);
         }
         b.push(r);

@@ -32,8 +32,10 @@ pub(crate) fn run(args: GenArgs) -> anyhow::Result<u8> {
     let to_stdout = args.output.as_os_str() == "-";
     let bar = (!to_stdout && io::stderr().is_terminal()).then(|| {
         ProgressBar::new(args.records).with_style(
-            ProgressStyle::with_template("{spinner} {human_pos}/{human_len} records [{wide_bar}] eta {eta}")
-                .expect("static template"),
+            ProgressStyle::with_template(
+                "{spinner} {human_pos}/{human_len} records [{wide_bar}] eta {eta}",
+            )
+            .expect("static template"),
         )
     });
     if to_stdout {
@@ -62,7 +64,11 @@ pub(crate) fn run(args: GenArgs) -> anyhow::Result<u8> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    eprintln!("wrote {} records to {}", args.records, args.output.display());
+    eprintln!(
+        "wrote {} records to {}",
+        args.records,
+        args.output.display()
+    );
     Ok(0)
 }
 

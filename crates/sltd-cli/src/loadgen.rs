@@ -271,6 +271,10 @@ async fn ready(grpc: &mut Grpc<Channel>) -> Result<(), String> {
 #[derive(Debug)]
 struct Tally {
     hist: Histogram<u64>,
+    /// Open loop only: latency from the actual send, without the wait
+    /// between the intended send time and the send. A large gap between the
+    /// two means the load generator itself was late (CPU contention).
+    service: Histogram<u64>,
     requests: u64,
     keys: u64,
     errors: u64,
@@ -284,6 +288,7 @@ impl Tally {
         Self {
             // 1 us .. 60 s, 3 significant digits.
             hist: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
+            service: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
             requests: 0,
             keys: 0,
             errors: 0,
@@ -300,6 +305,13 @@ impl Tally {
         self.hist.saturating_record(us);
     }
 
+    fn record_service(&mut self, latency: Duration) {
+        let us = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.service.saturating_record(us);
+    }
+
     fn error(&mut self, e: String) {
         self.errors += 1;
         self.first_error.get_or_insert(e);
@@ -307,6 +319,7 @@ impl Tally {
 
     fn merge(&mut self, o: &Tally) {
         let _ = self.hist.add(&o.hist);
+        let _ = self.service.add(&o.service);
         self.requests += o.requests;
         self.keys += o.keys;
         self.errors += o.errors;
@@ -630,8 +643,10 @@ async fn drive_open(
                 let outstanding = Arc::clone(&outstanding);
                 handle.spawn(async move {
                     let work = &pool[i as usize % pool.len()];
+                    let sent = Instant::now();
                     let result = one_call(&mut client, work, batch).await;
                     let latency = intended.elapsed();
+                    let service = sent.elapsed();
                     in_flight.fetch_sub(1, Ordering::Relaxed);
                     if measured {
                         let mut t = shared.lock().unwrap_or_else(|p| p.into_inner());
@@ -639,6 +654,7 @@ async fn drive_open(
                         match result {
                             Ok((keys, ok)) => {
                                 t.record(latency);
+                                t.record_service(service);
                                 t.keys += keys;
                                 t.mismatches += u64::from(!ok);
                             }
@@ -887,6 +903,9 @@ fn report(args: &LoadgenArgs, mode: &str, t: &Tally) -> anyhow::Result<u8> {
         "p99_us": q(0.99),
         "p999_us": q(0.999),
         "max_us": t.hist.max(),
+        "service_p50_us": (args.rate.is_some()).then(|| t.service.value_at_quantile(0.5)),
+        "service_p99_us": (args.rate.is_some()).then(|| t.service.value_at_quantile(0.99)),
+        "service_p999_us": (args.rate.is_some()).then(|| t.service.value_at_quantile(0.999)),
         "first_error": t.first_error,
         "client_cpu_cores": t.cpu.client.map(|c| c / secs),
         "server_cpu_cores": t.cpu.server.map(|c| c / secs),
@@ -919,6 +938,14 @@ fn report(args: &LoadgenArgs, mode: &str, t: &Tally) -> anyhow::Result<u8> {
             t.hist.max(),
             t.hist.mean()
         );
+        if args.rate.is_some() {
+            println!(
+                "  from the actual send (excludes the load generator's own lateness): p50 {}  p99 {}  p99.9 {}",
+                t.service.value_at_quantile(0.5),
+                t.service.value_at_quantile(0.99),
+                t.service.value_at_quantile(0.999)
+            );
+        }
         if let Some(c) = t.cpu.client {
             print!("  CPU: load generator {:.2} cores", c / secs);
             if let Some(sv) = t.cpu.server {

@@ -19,7 +19,12 @@ struct Fixture {
 
 /// An index and its CSV export (specimens + 3000 records), served.
 fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
+    fixture_with(Config::default(), None)
+}
+
+/// As [`fixture`], with `config`; `dir` holds files the config refers to.
+fn fixture_with(config: Config, dir: Option<tempfile::TempDir>) -> Fixture {
+    let dir = dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
     let records: Vec<_> = sltd_export::generate::generate(3_004, 11).collect();
     let csv = dir.path().join("export.csv");
     let mut w = sltd_export::ExportWriter::new(std::fs::File::create(&csv).unwrap()).unwrap();
@@ -48,7 +53,7 @@ fn fixture() -> Fixture {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let daemon = Daemon::new(
-            Config::default(),
+            config,
             Arc::new(IndexFileSource::new(&index)),
             AuditLog::writer(std::io::sink()),
         );
@@ -279,4 +284,80 @@ fn loadgen_tcp_pingpong() {
     assert_eq!(v["mode"], "tcp-pingpong");
     assert!(v["requests"].as_u64().unwrap() > 10);
     assert!(v["p50_us"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn check_over_mutual_tls() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_pem = ca_params.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf = |names: Vec<String>, cn: &str| {
+        let mut p = CertificateParams::new(names).unwrap();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        let key = KeyPair::generate().unwrap();
+        (
+            p.signed_by(&key, &issuer).unwrap().pem(),
+            key.serialize_pem(),
+        )
+    };
+    let (server_cert, server_key) = leaf(vec!["localhost".into()], "sltdd");
+    let (client_cert, client_key) = leaf(vec![], "desk-7");
+    let ca = w("ca.pem", &ca_pem);
+    let mut config = Config::default();
+    config.tls.cert = Some(w("server.pem", &server_cert));
+    config.tls.key = Some(w("server.key", &server_key));
+    config.tls.client_ca = Some(ca.clone());
+    let client_cert = w("client.pem", &client_cert);
+    let client_key = w("client.key", &client_key);
+    let f = fixture_with(config, Some(dir));
+    let server = f.server.replace("http://", "https://");
+    let ca = ca.to_str().unwrap();
+    let (code, out, err) = sltd(&[
+        "check",
+        "--server",
+        &server,
+        "--tls-domain",
+        "localhost",
+        "--ca-cert",
+        ca,
+        "--client-cert",
+        client_cert.to_str().unwrap(),
+        "--client-key",
+        client_key.to_str().unwrap(),
+        "--number",
+        "L898902C3",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("HIT"), "{out}");
+    // No client certificate: refused.
+    let (code, _, err) = sltd(&[
+        "check",
+        "--server",
+        &server,
+        "--tls-domain",
+        "localhost",
+        "--ca-cert",
+        ca,
+        "--number",
+        "L898902C3",
+        "--timeout",
+        "5",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    // https without a CA to trust: a clear error.
+    let (code, _, err) = sltd(&["check", "--server", &server, "--number", "L898902C3"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--ca-cert"), "{err}");
 }

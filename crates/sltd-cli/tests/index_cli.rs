@@ -33,9 +33,25 @@ fn built(records: &str) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("export.csv");
     let index = dir.path().join("sltd.idx");
-    let o = sltd(&["gen", "--records", records, "--seed", "3", "--output", p(&csv)]);
+    let o = sltd(&[
+        "gen",
+        "--records",
+        records,
+        "--seed",
+        "3",
+        "--output",
+        p(&csv),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = sltd(&["index", "build", "--input", p(&csv), "--output", p(&index), "--quiet"]);
+    let o = sltd(&[
+        "index",
+        "build",
+        "--input",
+        p(&csv),
+        "--output",
+        p(&index),
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     Fixture {
         _dir: dir,
@@ -54,13 +70,28 @@ fn query_exit_statuses_follow_grep() {
     assert!(stdout(&hit).contains("STOLEN"));
 
     let typed = sltd(&[
-        "index", "query", "--index", idx, "--number", "l898 902-c3", "--country", "uto", "--type",
+        "index",
+        "query",
+        "--index",
+        idx,
+        "--number",
+        "l898 902-c3",
+        "--country",
+        "uto",
+        "--type",
         "PD",
     ]);
     assert_eq!(typed.status.code(), Some(0));
 
     let wrong_type = sltd(&[
-        "index", "query", "--index", idx, "--number", "L898902C3", "--type", "V",
+        "index",
+        "query",
+        "--index",
+        idx,
+        "--number",
+        "L898902C3",
+        "--type",
+        "V",
     ]);
     assert_eq!(wrong_type.status.code(), Some(1));
 
@@ -73,7 +104,14 @@ fn query_exit_statuses_follow_grep() {
     assert!(stderr(&bad).contains("--number"), "{}", stderr(&bad));
     assert!(stderr(&bad).contains("'.'"), "{}", stderr(&bad));
 
-    let missing = sltd(&["index", "query", "--index", "/nonexistent/x.idx", "--number", "A1"]);
+    let missing = sltd(&[
+        "index",
+        "query",
+        "--index",
+        "/nonexistent/x.idx",
+        "--number",
+        "A1",
+    ]);
     assert_eq!(missing.status.code(), Some(2));
 }
 
@@ -81,7 +119,13 @@ fn query_exit_statuses_follow_grep() {
 fn json_answers_carry_the_record_and_the_data_set() {
     let f = built("500");
     let o = sltd(&[
-        "index", "query", "--index", p(&f.index), "--number", "D23145890", "--json",
+        "index",
+        "query",
+        "--index",
+        p(&f.index),
+        "--number",
+        "D23145890",
+        "--json",
     ]);
     assert_eq!(o.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
@@ -89,7 +133,7 @@ fn json_answers_carry_the_record_and_the_data_set() {
     assert_eq!(v["matches"][0]["issuing_country"], "UTO");
     assert_eq!(v["matches"][0]["document_number"], "D23145890");
     assert_eq!(v["matches"][0]["status"], "lost");
-    assert_eq!(v["dataset"]["record_count"].as_u64().unwrap() > 400, true);
+    assert!(v["dataset"]["record_count"].as_u64().unwrap() > 400);
     assert_eq!(v["dataset"]["content_id"].as_str().unwrap().len(), 32);
 }
 
@@ -106,7 +150,15 @@ fn mrz_queries_show_fields_and_check_digits() {
 
     // A wrong number check digit is reported and the lookup still runs.
     let bad_digit = td3.replace("L898902C36", "L898902C35");
-    let o = sltd(&["index", "query", "--index", p(&f.index), "--mrz", &bad_digit, "--json"]);
+    let o = sltd(&[
+        "index",
+        "query",
+        "--index",
+        p(&f.index),
+        "--mrz",
+        &bad_digit,
+        "--json",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["mrz"]["all_check_digits_valid"], false);
@@ -117,7 +169,14 @@ fn mrz_queries_show_fields_and_check_digits() {
     let o = sltd(&["index", "query", "--index", p(&f.index), "--mrz", td1]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 
-    let not_mrz = sltd(&["index", "query", "--index", p(&f.index), "--mrz", "hello world"]);
+    let not_mrz = sltd(&[
+        "index",
+        "query",
+        "--index",
+        p(&f.index),
+        "--mrz",
+        "hello world",
+    ]);
     assert_eq!(not_mrz.status.code(), Some(2));
     assert!(stderr(&not_mrz).contains("--mrz"));
 }
@@ -148,7 +207,13 @@ fn bad_rows_name_their_line_and_fail_the_build_unless_skipped() {
     assert!(!index.exists(), "a failed build must not leave a file");
 
     let o = sltd(&[
-        "index", "build", "--input", p(&csv), "--output", p(&index), "--skip-invalid",
+        "index",
+        "build",
+        "--input",
+        p(&csv),
+        "--output",
+        p(&index),
+        "--skip-invalid",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stderr(&o).contains("3 bad rows skipped"), "{}", stderr(&o));
@@ -165,7 +230,12 @@ fn a_bad_header_is_refused() {
     let csv = dir.path().join("bad.csv");
     std::fs::write(&csv, "country,number\nUTO,L898902C3\n").unwrap();
     let o = sltd(&[
-        "index", "build", "--input", p(&csv), "--output", p(&dir.path().join("x.idx")),
+        "index",
+        "build",
+        "--input",
+        p(&csv),
+        "--output",
+        p(&dir.path().join("x.idx")),
         "--skip-invalid",
     ]);
     assert_eq!(o.status.code(), Some(2));
@@ -180,7 +250,10 @@ fn verify_reports_corruption_and_inspect_reports_sizes() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let bpr = v["bytes_per_record"].as_f64().unwrap();
     assert!(bpr > 10.0 && bpr < 40.0, "bytes per record {bpr}");
-    assert_eq!(sltd(&["index", "verify", p(&f.index)]).status.code(), Some(0));
+    assert_eq!(
+        sltd(&["index", "verify", p(&f.index)]).status.code(),
+        Some(0)
+    );
 
     let mut bytes = std::fs::read(&f.index).unwrap();
     let last = bytes.len() - 100;
@@ -201,7 +274,10 @@ fn verify_reports_corruption_and_inspect_reports_sizes() {
 fn gen_is_deterministic_and_builds_are_reproducible() {
     let a = built("1500");
     let b = built("1500");
-    assert_eq!(std::fs::read(&a.csv).unwrap(), std::fs::read(&b.csv).unwrap());
+    assert_eq!(
+        std::fs::read(&a.csv).unwrap(),
+        std::fs::read(&b.csv).unwrap()
+    );
     let csv = std::fs::read_to_string(&a.csv).unwrap();
     assert!(csv.starts_with(
         "issuing_country,document_type,document_number,status,reported_on,reference\n"
@@ -215,8 +291,15 @@ fn gen_is_deterministic_and_builds_are_reproducible() {
     let y = dir.path().join("y.idx");
     for out in [&x, &y] {
         let o = sltd(&[
-            "index", "build", "--input", p(&a.csv), "--output", p(out), "--quiet",
-            "--created-at", "1700000000",
+            "index",
+            "build",
+            "--input",
+            p(&a.csv),
+            "--output",
+            p(out),
+            "--quiet",
+            "--created-at",
+            "1700000000",
         ]);
         assert!(o.status.success());
     }

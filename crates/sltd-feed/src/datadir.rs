@@ -40,7 +40,8 @@ use crate::FeedError;
 use crate::encoding::{Hash32, hex, now_unix, parse_hash_hex};
 use crate::state::StateHash;
 
-const CURRENT: &str = "CURRENT";
+/// The pointer file naming the generation being served.
+pub const CURRENT: &str = "CURRENT";
 const GENERATIONS: &str = "generations";
 const FILES: &str = "files";
 const STATE: &str = "state";

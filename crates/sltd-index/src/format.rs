@@ -386,7 +386,11 @@ pub(crate) fn slot_offset(bucket: &[u8], i: usize) -> usize {
         g[..3].copy_from_slice(s);
     }
     let group = u32::from_le_bytes(g);
-    (if i % 2 == 0 { group } else { group >> 12 } & 0xfff) as usize
+    (if i.is_multiple_of(2) {
+        group
+    } else {
+        group >> 12
+    } & 0xfff) as usize
 }
 
 pub(crate) fn encode_bucket(head: BucketHead, fps: &[u16], offsets: &[usize]) -> [u8; BUCKET_LEN] {
@@ -400,7 +404,7 @@ pub(crate) fn encode_bucket(head: BucketHead, fps: &[u16], offsets: &[usize]) ->
         let mut g = [0u8; 4];
         g[..3].copy_from_slice(&b[at..at + 3]);
         let mut group = u32::from_le_bytes(g);
-        group |= (off as u32 & 0xfff) << if i % 2 == 0 { 0 } else { 12 };
+        group |= (off as u32 & 0xfff) << if i.is_multiple_of(2) { 0 } else { 12 };
         b[at..at + 3].copy_from_slice(&group.to_le_bytes()[..3]);
     }
     b

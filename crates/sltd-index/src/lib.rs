@@ -25,5 +25,5 @@ pub use builder::{BuildOptions, BuildStats, BuiltIndex, IndexBuilder, write_atom
 pub use error::IndexError;
 pub use format::{Entry, FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR, Header, IndexKind};
 pub use layered::LayeredIndex;
-pub use mmap::{MapOptions, MappedIndex, open_file};
+pub use mmap::{MapOptions, MappedIndex, SharedMmap, open_file};
 pub use reader::{Entries, Index};

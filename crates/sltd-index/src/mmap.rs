@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 use memmap2::{Mmap, MmapOptions};
 
@@ -12,6 +13,26 @@ use crate::{Index, IndexError};
 
 /// An index over a read-only memory map of its file.
 pub type MappedIndex = Index<Mmap>;
+
+/// A read-only file map shared by several owners: a daemon's successive
+/// data generations keep one map of a base file that did not change, instead
+/// of mapping and verifying it again.
+#[derive(Clone, Debug)]
+pub struct SharedMmap(Arc<Mmap>);
+
+impl AsRef<[u8]> for SharedMmap {
+    #[inline]
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Index<Mmap> {
+    /// Turns the map into one that can be cloned cheaply.
+    pub fn into_shared(self) -> Index<SharedMmap> {
+        self.map_bytes(|m| SharedMmap(Arc::new(m)))
+    }
+}
 
 /// How to map an index file.
 #[derive(Clone, Copy, Debug, Default)]

@@ -11,7 +11,7 @@ use crate::format::{
 };
 
 /// An opened index over bytes the caller owns (a `Vec<u8>`, a memory map...).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Index<B> {
     bytes: B,
     header: Header,
@@ -19,7 +19,7 @@ pub struct Index<B> {
 
 /// Lookups run through up to this many queries at a time in
 /// [`Index::lookup_batch`], touching all their buckets before resolving any.
-const BATCH_WINDOW: usize = 16;
+const BATCH_WINDOW: usize = 32;
 
 impl<B: AsRef<[u8]>> Index<B> {
     /// Opens an index: checks the magic, version, header checksum, section
@@ -37,6 +37,15 @@ impl<B: AsRef<[u8]>> Index<B> {
     /// The underlying bytes.
     pub fn bytes(&self) -> &[u8] {
         self.bytes.as_ref()
+    }
+
+    /// The same index over the same bytes held differently (for example
+    /// behind an `Arc`). `f` must return the bytes it was given.
+    pub(crate) fn map_bytes<C: AsRef<[u8]>>(self, f: impl FnOnce(B) -> C) -> Index<C> {
+        Index {
+            bytes: f(self.bytes),
+            header: self.header,
+        }
     }
 
     /// Gives back the underlying buffer.

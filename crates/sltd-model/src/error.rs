@@ -77,7 +77,10 @@ impl fmt::Display for ModelError {
                 "unknown status {value:?}; expected one of stolen, lost, revoked, invalidated, stolen_blank"
             ),
             InvalidDate { value } => {
-                write!(f, "invalid date {value:?}; expected a calendar date as YYYY-MM-DD")
+                write!(
+                    f,
+                    "invalid date {value:?}; expected a calendar date as YYYY-MM-DD"
+                )
             }
             DateOutOfRange { value } => write!(
                 f,

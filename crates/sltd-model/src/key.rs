@@ -348,7 +348,10 @@ mod tests {
             DocumentNumber::normalise(&long),
             Err(ModelError::NumberTooLong { len: 31 })
         );
-        assert_eq!(DocumentNumber::normalise(&"9".repeat(30)).unwrap().len(), 30);
+        assert_eq!(
+            DocumentNumber::normalise(&"9".repeat(30)).unwrap().len(),
+            30
+        );
     }
 
     #[test]

@@ -323,7 +323,10 @@ mod tests {
             assert_eq!(st.as_str().parse::<Status>().unwrap(), st);
             assert_eq!(Status::from_code(st.code()), Some(st));
         }
-        assert_eq!("Stolen Blank".parse::<Status>().unwrap(), Status::StolenBlank);
+        assert_eq!(
+            "Stolen Blank".parse::<Status>().unwrap(),
+            Status::StolenBlank
+        );
         assert!("found".parse::<Status>().is_err());
         assert_eq!(Status::from_code(5), None);
     }

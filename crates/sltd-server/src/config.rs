@@ -23,10 +23,17 @@ pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9851";
 pub struct Config {
     /// The index file to serve.
     pub index: Option<PathBuf>,
+    /// A data directory kept up to date by `sltd-sync` (instead of `index`).
+    pub data_dir: Option<PathBuf>,
     /// Public gRPC address.
     pub listen: Option<SocketAddr>,
     /// Admin HTTP address (metrics, health, reload). Keep it private.
     pub admin_listen: Option<SocketAddr>,
+    /// Threads answering requests (default: one per CPU). On a small host
+    /// shared with other work, one thread gives lower tail latency for
+    /// unary checks (fewer cross-thread wake-ups); more threads give more
+    /// throughput.
+    pub worker_threads: Option<usize>,
     pub log: LogConfig,
     pub audit: AuditConfig,
     pub tls: TlsConfig,
@@ -235,6 +242,9 @@ impl Config {
                 reason: reason.to_string(),
             })
         };
+        if self.worker_threads == Some(0) {
+            return invalid("worker_threads", "must be at least 1");
+        }
         if l.max_batch == 0 {
             return invalid("limits.max_batch", "must be at least 1");
         }

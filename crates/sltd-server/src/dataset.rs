@@ -5,24 +5,23 @@
 //! immutable: a reload builds a new one and swaps it in, so a query always
 //! sees one consistent data set from start to finish.
 //!
-//! A [`DatasetSource`] knows how to load one. Today there is
-//! [`IndexFileSource`] (`sltdd --index FILE`); a data directory of feed
-//! generations (`--data-dir`) is another implementation of the same trait,
-//! and the RPC code never needs to know which one is in use.
+//! A [`DatasetSource`] knows how to load one: [`IndexFileSource`]
+//! (`sltdd --index FILE`) or [`crate::DataDirSource`] (`sltdd --data-dir
+//! DIR`, the generations `sltd-sync` installs). The RPC code never needs to
+//! know which one is in use.
 
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use memmap2::Mmap;
-use sltd_index::{IndexError, LayeredIndex, MapOptions, open_file};
+use sltd_index::{IndexError, LayeredIndex, MapOptions, SharedMmap, open_file};
 use sltd_model::{Query, Record};
 
 /// An opened, resident, verified data set and what answers say about it.
 #[derive(Debug)]
 pub struct Dataset {
-    index: LayeredIndex<Mmap>,
+    index: LayeredIndex<SharedMmap>,
     meta: DatasetMeta,
 }
 
@@ -88,7 +87,7 @@ impl DatasetMeta {
 impl Dataset {
     /// Wraps an opened index. Call only with an index whose every file has
     /// passed `verify()`: the daemon serves it as is.
-    pub fn new(index: LayeredIndex<Mmap>, meta: DatasetMeta) -> Self {
+    pub fn new(index: LayeredIndex<SharedMmap>, meta: DatasetMeta) -> Self {
         Self { index, meta }
     }
 
@@ -96,7 +95,7 @@ impl Dataset {
         &self.meta
     }
 
-    pub fn index(&self) -> &LayeredIndex<Mmap> {
+    pub fn index(&self) -> &LayeredIndex<SharedMmap> {
         &self.index
     }
 
@@ -106,25 +105,13 @@ impl Dataset {
     }
 
     /// Answers many queries; `on_match(i, record)` for each record answering
-    /// `queries[i]`. Without segments this uses the base index's batched
-    /// lookup, which prefetches across the batch.
+    /// `queries[i]`, prefetching across the batch.
     pub fn lookup_batch(
         &self,
         queries: &[Query],
-        mut on_match: impl FnMut(usize, Record),
+        on_match: impl FnMut(usize, Record),
     ) -> Result<(), IndexError> {
-        if self.index.segments().is_empty() {
-            return self.index.base().lookup_batch(queries, on_match);
-        }
-        let mut found = Vec::new();
-        for (i, q) in queries.iter().enumerate() {
-            found.clear();
-            self.index.lookup(q, &mut found)?;
-            for r in found.drain(..) {
-                on_match(i, r);
-            }
-        }
-        Ok(())
+        self.index.lookup_batch(queries, on_match)
     }
 }
 
@@ -245,7 +232,7 @@ impl DatasetSource for IndexFileSource {
         // corrupted replacement must be refused, not half-served.
         base.verify().map_err(err)?;
         let header = base.header().clone();
-        let index = LayeredIndex::new(base, Vec::new()).map_err(err)?;
+        let index = LayeredIndex::new(base.into_shared(), Vec::new()).map_err(err)?;
         Ok(Dataset::new(
             index,
             DatasetMeta {

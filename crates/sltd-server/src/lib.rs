@@ -14,6 +14,7 @@
 mod admin;
 pub mod audit;
 pub mod config;
+mod datadir;
 pub mod dataset;
 pub mod demo;
 pub mod metrics;
@@ -37,6 +38,7 @@ use tonic_health::server::{HealthReporter, HealthService};
 
 pub use audit::AuditLog;
 pub use config::Config;
+pub use datadir::DataDirSource;
 pub use dataset::{
     Dataset, DatasetMeta, DatasetSource, FileStamp, Freshness, IndexFileSource, LoadError,
     SourceStamp,

@@ -13,7 +13,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use sltd_server::config::{self, Config, LogFormat};
-use sltd_server::{AuditLog, Daemon, DatasetSource, IndexFileSource, ReloadTrigger, demo};
+use sltd_server::{
+    AuditLog, Daemon, DataDirSource, DatasetSource, IndexFileSource, ReloadTrigger, demo,
+};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -31,6 +33,7 @@ const EXIT_FAILURE: u8 = 1;
 Examples:
   sltdd --demo                                   build a demo data set and serve it
   sltdd --index /var/lib/sltd/index.sltd         serve an index file
+  sltdd --data-dir /var/lib/sltd/data            serve what sltd-sync installs
   sltdd --config /etc/sltd/sltdd.toml            everything from a config file
   sltdd --config /etc/sltd/sltdd.toml --check-config
 
@@ -52,6 +55,17 @@ struct Cli {
         conflicts_with = "demo"
     )]
     index: Option<PathBuf>,
+
+    /// Data directory kept up to date by `sltd-sync`: serve its current
+    /// generation (base plus delta segments) and switch when a sync installs
+    /// a new one.
+    #[arg(
+        long,
+        env = "SLTDD_DATA_DIR",
+        value_name = "DIR",
+        conflicts_with_all = ["demo", "index"]
+    )]
+    data_dir: Option<PathBuf>,
 
     /// Build a demo data set (the ICAO specimens plus 1M generated records)
     /// in a temporary directory and serve it.
@@ -96,6 +110,10 @@ struct Cli {
     #[arg(long, env = "SLTDD_LOG", value_name = "FILTER")]
     log_filter: Option<String>,
 
+    /// Threads answering requests [default: one per CPU].
+    #[arg(long, env = "SLTDD_WORKER_THREADS", value_name = "N")]
+    worker_threads: Option<usize>,
+
     /// Most queries in one CheckBatch [default: 1000].
     #[arg(long, env = "SLTDD_MAX_BATCH", value_name = "N")]
     max_batch: Option<usize>,
@@ -132,6 +150,7 @@ fn settings(cli: &Cli) -> Result<Settings, config::ConfigError> {
         };
     }
     set!(cli.index, config.index);
+    set!(cli.data_dir, config.data_dir);
     set!(cli.listen, config.listen);
     set!(cli.admin_listen, config.admin_listen);
     set!(cli.tls_cert, config.tls.cert);
@@ -139,6 +158,7 @@ fn settings(cli: &Cli) -> Result<Settings, config::ConfigError> {
     set!(cli.tls_client_ca, config.tls.client_ca);
     set!(cli.audit_log, config.audit.path);
     set!(cli.log_filter, config.log.filter);
+    set!(cli.worker_threads, config.worker_threads);
     if let Some(f) = cli.log_format {
         config.log.format = f;
     }
@@ -149,21 +169,27 @@ fn settings(cli: &Cli) -> Result<Settings, config::ConfigError> {
         config.reload.watch = false;
     }
     if cli.demo {
-        if config.index.is_some() {
+        if config.index.is_some() || config.data_dir.is_some() {
             return Err(invalid(
                 "index",
-                "--demo builds its own data set; remove `index` (or --index / SLTDD_INDEX)".into(),
+                "--demo builds its own data set; remove `index` / `data_dir` (or --index, --data-dir, SLTDD_INDEX, SLTDD_DATA_DIR)".into(),
             ));
         }
     } else {
-        match &config.index {
-            None => {
+        match (&config.index, &config.data_dir) {
+            (None, None) => {
                 return Err(invalid(
                     "index",
-                    "no data set to serve: give --index FILE (or `index` in the config file, or SLTDD_INDEX), or try --demo".into(),
+                    "no data set to serve: give --index FILE or --data-dir DIR (or `index` / `data_dir` in the config file), or try --demo".into(),
                 ));
             }
-            Some(path) if !path.is_file() => {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "data_dir",
+                    "give either an index file or a data directory, not both".into(),
+                ));
+            }
+            (Some(path), None) if !path.is_file() => {
                 return Err(invalid(
                     "index",
                     format!(
@@ -172,7 +198,17 @@ fn settings(cli: &Cli) -> Result<Settings, config::ConfigError> {
                     ),
                 ));
             }
-            Some(_) => {}
+            (None, Some(dir)) if !dir.is_dir() => {
+                return Err(invalid(
+                    "data_dir",
+                    format!(
+                        "{} is not a directory: create it with `sltd-sync --data-dir {} run`",
+                        dir.display(),
+                        dir.display()
+                    ),
+                ));
+            }
+            _ => {}
         }
     }
     config.validate()?;
@@ -277,13 +313,18 @@ fn check_config(settings: &Settings) -> anyhow::Result<()> {
     };
     open_audit(config).map_err(|e| as_config_error("audit.path", &format!("{e:#}")))?;
     sltd_server::check_tls(&config.tls).map_err(|e| as_config_error("tls", &e))?;
-    if let Some(index) = &config.index {
-        let source = IndexFileSource::new(index);
-        let ds = source.load().map_err(|e| as_config_error("index", &e))?;
+    let source: Option<(&'static str, Box<dyn DatasetSource>)> =
+        match (&config.index, &config.data_dir) {
+            (Some(index), _) => Some(("index", Box::new(IndexFileSource::new(index)))),
+            (None, Some(dir)) => Some(("data_dir", Box::new(DataDirSource::new(dir)))),
+            (None, None) => None,
+        };
+    if let Some((key, source)) = source {
+        let ds = source.load().map_err(|e| as_config_error(key, &e))?;
         let m = ds.meta();
         println!(
-            "index {}: {} records, content id {}, sequence {}",
-            index.display(),
+            "{}: {} records, content id {}, sequence {}",
+            source.describe(),
             m.record_count,
             m.content_id,
             m.sequence
@@ -307,13 +348,14 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
 async fn serve(cli: &Cli, settings: Settings) -> anyhow::Result<()> {
     // Keeps the demo's temporary directory alive while serving.
     let mut _demo_dir = None;
-    let index = match &settings.config.index {
-        Some(path) => path.clone(),
-        None => {
+    let source: Arc<dyn DatasetSource> = match (&settings.config.index, &settings.config.data_dir) {
+        (Some(path), _) => Arc::new(IndexFileSource::new(path)),
+        (None, Some(dir)) => Arc::new(DataDirSource::new(dir)),
+        (None, None) => {
             let dir = tempfile::Builder::new().prefix("sltdd-demo-").tempdir()?;
             let path = build_demo(dir.path(), cli.demo_records).await?;
             _demo_dir = Some(dir);
-            path
+            Arc::new(IndexFileSource::new(path))
         }
     };
     // Configuration problems found now are configuration errors (exit 64),
@@ -329,7 +371,6 @@ async fn serve(cli: &Cli, settings: Settings) -> anyhow::Result<()> {
     let admin = bind(settings.admin_listen, "admin").await?;
     let grpc_addr = listener.local_addr()?;
     let admin_addr = admin.local_addr()?;
-    let source: Arc<dyn DatasetSource> = Arc::new(IndexFileSource::new(&index));
     let daemon = Daemon::new(settings.config.clone(), source, audit);
     tracing::info!(grpc = %grpc_addr, admin = %admin_addr, source = %daemon.source().describe(), "listening; loading the data set");
 

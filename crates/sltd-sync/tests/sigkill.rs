@@ -134,5 +134,8 @@ fn sigkill_at_random_points_leaves_a_loadable_data_dir() {
         assert_eq!(served(&data), final_model, "trial {trial}");
         assert_eq!(current(&data).unwrap().1, 6);
     }
-    assert!(killed >= 20, "most trials were killed mid-run ({killed})");
+    assert!(
+        killed >= 20,
+        "enough trials were killed mid-run ({killed} of 50)"
+    );
 }
