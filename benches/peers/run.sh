@@ -88,7 +88,17 @@ if [ "$PROFILE" = release ]; then
     (cd "$ROOT" && CARGO_TARGET_DIR=$MAIN_TARGET cargo build --release -q -p sltd-cli -p sltd-server)
     (unset CARGO_TARGET_DIR; cargo build --release -q --manifest-path "$ROOT/benches/peers/Cargo.toml")
 else
-    (cd "$ROOT" && CARGO_TARGET_DIR=$MAIN_TARGET cargo build -q -p sltd-cli -p sltd-server)
+    # CI's `cargo test` has just built these; building them again with
+    # `cargo build` would recompile dependencies whose features differ
+    # without dev-dependencies. Rebuild only when a source is newer.
+    stale=1
+    if [ -x "$MAIN_TARGET/debug/sltd" ] && [ -x "$MAIN_TARGET/debug/sltdd" ]; then
+        stale=$(cd "$ROOT" && find crates proto Cargo.toml Cargo.lock \( -name '*.rs' -o -name '*.proto' -o -name '*.toml' -o -name Cargo.lock \) \
+            \( -newer "$MAIN_TARGET/debug/sltd" -o -newer "$MAIN_TARGET/debug/sltdd" \) 2>/dev/null | head -1 | wc -l)
+    fi
+    if [ "$stale" != 0 ]; then
+        (cd "$ROOT" && CARGO_TARGET_DIR=$MAIN_TARGET cargo build -q -p sltd-cli -p sltd-server)
+    fi
     (unset CARGO_TARGET_DIR; cargo build -q --manifest-path "$ROOT/benches/peers/Cargo.toml")
 fi
 SLTD=$MAIN_TARGET/$PROFILE/sltd
