@@ -6,28 +6,37 @@
 #                                   writes the "## Peers" section of
 #                                   docs/BENCHMARKS.md and docs/charts/peers-*.png
 #   benches/peers/run.sh --smoke    100k records, about a second per case, one
-#                                   round, results in a scratch directory only;
-#                                   exits non-zero on any wrong answer or error
+#                                   round, debug builds, results in a scratch
+#                                   directory only (docs/ untouched); exits
+#                                   non-zero on any wrong answer or error. CI runs
+#                                   it after `cargo test`, whose debug sltd and
+#                                   sltdd it reuses (rebuilt only if a source is
+#                                   newer). About 3 minutes on 2 cores, most of
+#                                   it compiling this crate.
+#   benches/peers/run.sh --with-100m  also 100M records (sltd and sltdd alone:
+#                                   the peers' loaders keep a deduplicated copy
+#                                   in memory, which does not fit 24 GiB)
 #
-# Knobs (environment): PEERS_SIZES (default 1M,10M), PEERS_100M=1 or --with-100m
-# (adds 100M: sltd and sltdd alone, the peers' loaders do not fit in memory), PEERS_ROUNDS (3), PEERS_DURATION
-# (seconds per network case, 5), PEERS_RATES (1000,5000,10000),
-# PEERS_CONCURRENCY (1,16,64), PEERS_BATCH_CONCURRENCY (1,4),
-# PEERS_HIT_RATIOS (0.01,0.5), PEERS_INPROC_SECS (1), PEERS_DATA (where
-# generated CSVs and indexes are kept between runs, default bench-data/peers),
-# PEERS_NO_DOCS=1 (do not touch docs/), PEERS_PROFILE (debug or release;
-# smoke uses debug, whose main-workspace binaries CI has already built),
-# CARGO_TARGET_DIR (main workspace build). Ports 127.0.0.1:26379 (Redis), 25432 (PostgreSQL), 25051 and
-# 29851 (sltdd) must be free.
+# Knobs (environment): PEERS_SIZES (default 1M,10M), PEERS_100M=1 (as
+# --with-100m), PEERS_ROUNDS (3), PEERS_DURATION (seconds per network case,
+# 5), PEERS_RATES (1000,5000,10000), PEERS_CONCURRENCY (1,16,64),
+# PEERS_BATCH_CONCURRENCY (1,4), PEERS_HIT_RATIOS (0.01,0.5),
+# PEERS_INPROC_SECS (1), PEERS_DATA (where generated CSVs and indexes are kept
+# between runs, default bench-data/peers), PEERS_NO_DOCS=1 (do not touch
+# docs/), PEERS_PROFILE (debug or release), KEEP_WORK=1 (keep the scratch
+# directory), CARGO_TARGET_DIR (main workspace build). Ports 127.0.0.1:26379
+# (Redis), 25432 (PostgreSQL), 25051 and 29851 (sltdd) must be free.
 #
 # Needs root on Debian (apt-get for redis-server, postgresql, jq, curl and a
 # font); every server listens on 127.0.0.1 only, in a scratch directory, and
-# is stopped on exit. Timed runs take /tmp/sltd-bench.lock so benchmarks on a
-# shared machine never overlap.
+# is stopped on exit; PostgreSQL runs as the postgres user. Timed runs take
+# /tmp/sltd-bench.lock so benchmarks on a shared machine never overlap.
+# Results: one JSON line per figure, kept in bench-data/peers-results.jsonl;
+# `sltd-peers report` turns them into the tables and charts.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-CMDLINE="benches/peers/run.sh $*"
+CMDLINE=$(echo "benches/peers/run.sh $*" | sed 's/ *$//')
 SMOKE=0
 for arg in "$@"; do
     case "$arg" in
@@ -152,6 +161,20 @@ pss_kb() {
         total=$(( total + ${v:-0} ))
     done
     echo $total
+}
+# PostgreSQL's resident memory: its processes' private and file-backed
+# pages, plus the shared buffers that hold data (pages of shared memory
+# touched by backends that have since exited are in no process's PSS).
+pg_memory_kb() {
+    local private=0 p v buffers
+    for p in $(pg_pids); do
+        v=$(awk '/^Pss:/ {t=$2} /^Pss_Shmem:/ {s=$2} END {print t - s}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)
+        private=$(( private + ${v:-0} ))
+    done
+    buffers=$(runuser -u postgres -- "$PGBIN/psql" -h "$WORK/pg/sock" -p $PG_PORT -U sltd -d sltd -Atq \
+        -c "CREATE EXTENSION IF NOT EXISTS pg_buffercache" \
+        -c "SELECT count(*) * current_setting('block_size')::bigint / 1024 FROM pg_buffercache WHERE relfilenode IS NOT NULL")
+    echo $(( private + buffers ))
 }
 pg_pids() {
     local master
@@ -356,7 +379,7 @@ for size in ${SIZES//,/ }; do
     server_memory sltdd "$size" "$n" "$(pss_kb "$SLTDD_PID")"
     if [ "$big" = 0 ]; then
         server_memory Redis "$size" "$n" "$(pss_kb "$REDIS_PID")"
-        server_memory PostgreSQL "$size" "$n" "$(pss_kb $(pg_pids))" "\"shared_buffers\":\"$sb\""
+        server_memory PostgreSQL "$size" "$n" "$(pg_memory_kb)" "\"shared_buffers\":\"$sb\""
         stop_redis; pg_stop
     fi
     stop_sltdd

@@ -60,7 +60,7 @@ fn num(x: f64) -> String {
     if a < 0.005 {
         return "0".into();
     }
-    if a >= 1e6 {
+    if a >= 999_500.0 {
         format!("{:.2}M", x / 1e6)
     } else if a >= 1e4 {
         format!("{:.0}k", x / 1e3)
@@ -141,6 +141,22 @@ impl Results {
         s.sort();
         s.dedup();
         s.into_iter().map(|(_, l)| l).collect()
+    }
+
+    /// The largest size at which the peers ran too (at 100M sltd runs
+    /// alone), else the largest size.
+    fn compared_size(&self) -> Option<String> {
+        let sizes = self.sizes();
+        sizes
+            .iter()
+            .rev()
+            .find(|sz| {
+                self.rows
+                    .iter()
+                    .any(|v| str_of(v, "size") == sz.as_str() && str_of(v, "peer") == "PostgreSQL")
+            })
+            .or(sizes.last())
+            .cloned()
     }
 
     fn values(&self, f: Filter, field: &str) -> Vec<f64> {
@@ -355,6 +371,27 @@ fn markdown(r: &Results, meta: &Value, md: &Path, charts: &Path, files: &[String
             )
         })
         .collect();
+    let redone: Vec<String> = r
+        .rows
+        .iter()
+        .filter(|v| v.get("remeasured").and_then(Value::as_bool) == Some(true))
+        .map(|v| {
+            format!(
+                "{} {} {}",
+                str_of(v, "peer"),
+                str_of(v, "metric"),
+                str_of(v, "size")
+            )
+        })
+        .collect();
+    if !redone.is_empty() {
+        let _ = writeln!(
+            o,
+            "Re-measured after the run, with the servers loaded the same way, because the run's \
+             own method was corrected afterwards: {}.\n",
+            redone.join("; ")
+        );
+    }
     let _ = writeln!(o, "### Answers checked\n");
     if bad.is_empty() {
         let checked = r.sum(&[("part", s("net"))], "keys");
@@ -522,9 +559,12 @@ fn server_tables(r: &Results, size: &str, o: &mut String) {
         "\nLoad, from the CSV file (parsing it included) to a store ready to serve: sltd `index \
          build`; Redis `MSET`s of 1000 keys (16 in flight); PostgreSQL `COPY`, then the primary \
          key and `VACUUM ANALYZE`. Ready: process start to \
-         answering at full speed: sltdd to SERVING (index mapped resident); PostgreSQL restart, \
-         `pg_prewarm` of table and key; Redis (no persistence) start plus the reload. Resident \
-         memory is measured after the runs, summed over the server's processes.\n"
+         answering at full speed: sltdd to SERVING (index mapped resident and every byte verified, \
+         checksums included); PostgreSQL restart, `pg_prewarm` of table and key (the files are in \
+         the page cache); Redis (no persistence) start plus the reload. Resident memory is \
+         measured after the runs: the proportional set size of the server's processes; for \
+         PostgreSQL, its processes' own pages plus the shared buffers holding data (its files \
+         are also in the page cache, not counted).\n"
     );
     let net = ("part", s("net"));
     let hits = r.values(&[net.clone(), sz.clone()], "hit_ratio");
@@ -683,8 +723,8 @@ fn how_to_read(o: &mut String) {
         "In process, a lookup's cost is the number of dependent cache misses it takes. The sltd \
          index is laid out so that a negative lookup reads one cache line of the table and a \
          positive one a second line for the record. A `HashMap<DocumentKey, Record>` (SipHash, the \
-         standard hasher) also reads a control group and a bucket, but holds about 150 bytes a \
-         record. cdb reads a slot of its hash table, then the record to compare the key. LMDB \
+         standard hasher) also reads a control group and a bucket, but takes 150 to 250 bytes a \
+         record (its table grows by doubling). cdb reads a slot of its hash table, then the record to compare the key. LMDB \
          descends a B+tree of 4 KiB pages; fst walks its automaton byte by byte: both take several \
          dependent reads per lookup, which is why they are slower however compact they are.",
         "Batches: sltd's `lookup_batch` issues the reads of a window of queries before using any \
@@ -698,8 +738,8 @@ fn how_to_read(o: &mut String) {
          of every figure, for every server alike.",
         "Memory: sltdd maps its index file, so its resident memory is the file plus the \
          process's fixed cost; Redis holds every key as a separate object; PostgreSQL holds its \
-         table and primary key in shared buffers (sized to fit the data here) and in the page \
-         cache, which the PSS figure does not include (see its on-disk size).",
+         table and primary key in shared buffers (sized to fit the data here) and again in the \
+         page cache, which is not counted (see its on-disk size).",
     ] {
         let _ = writeln!(o, "{line}\n");
     }
@@ -707,8 +747,10 @@ fn how_to_read(o: &mut String) {
 
 /// Ratio statements: sltd against the best other peer for each figure.
 fn verdict(r: &Results, o: &mut String) {
-    let sizes = r.sizes();
-    let Some(size) = sizes.last() else { return };
+    let Some(size) = r.compared_size() else {
+        return;
+    };
+    let size = &size;
     let sz = ("size", s(size));
     let mut wins = Vec::new();
     let mut losses = Vec::new();
@@ -1047,9 +1089,11 @@ fn draw_bars(area: &Area, b: &Bars) -> anyhow::Result<()> {
                 .draw()?;
             let style = TextStyle::from(("sans-serif", 14).into_font())
                 .pos(Pos::new(HPos::Center, VPos::Top));
+            // backend_coord is absolute; drawing on a sub-area is relative.
+            let (bx, by) = area.get_base_pixel();
             for (gi, g) in b.groups.iter().enumerate() {
                 let (px, py) = chart.backend_coord(&(gi as f64 + 0.5, $lo));
-                area.draw(&Text::new(g.clone(), (px, py + 6), style.clone()))?;
+                area.draw(&Text::new(g.clone(), (px - bx, py - by + 6), style.clone()))?;
             }
             // With one series, the value above each bar.
             if b.series.len() == 1 {
@@ -1057,7 +1101,7 @@ fn draw_bars(area: &Area, b: &Bars) -> anyhow::Result<()> {
                     .pos(Pos::new(HPos::Center, VPos::Bottom));
                 for r in &rects {
                     let (px, py) = chart.backend_coord(&((r.0 + r.1) / 2.0, r.2));
-                    area.draw(&Text::new(num(r.2), (px, py - 3), top.clone()))?;
+                    area.draw(&Text::new(num(r.2), (px - bx, py - by - 3), top.clone()))?;
                 }
             }
         }};
@@ -1076,8 +1120,7 @@ fn draw_bars(area: &Area, b: &Bars) -> anyhow::Result<()> {
 
 fn draw_charts(r: &Results, dir: &Path) -> anyhow::Result<Vec<String>> {
     load_font()?;
-    let sizes = r.sizes();
-    let size = sizes.last().context("no results")?.clone();
+    let size = r.compared_size().context("no results")?;
     let sz = ("size", s(&size));
     let net = ("part", s("net"));
     let mut files = Vec::new();
@@ -1157,7 +1200,7 @@ fn draw_charts(r: &Results, dir: &Path) -> anyhow::Result<Vec<String>> {
             let path = dir.join(&name);
             let root = BitMapBackend::new(&path, (1100, 520)).into_drawing_area();
             root.fill(&WHITE)?;
-            let (left, right) = root.split_horizontally(600);
+            let (left, right) = root.split_horizontally(560);
             let series = SERVERS
                 .iter()
                 .map(|p| {
@@ -1199,7 +1242,7 @@ fn draw_charts(r: &Results, dir: &Path) -> anyhow::Result<Vec<String>> {
             let mut groups = Vec::new();
             let mut vals = Vec::new();
             for peer in SERVERS {
-                for (mode, label) in batch_modes(peer) {
+                for (mode, _) in batch_modes(peer) {
                     let best = r
                         .values(
                             &[
@@ -1228,10 +1271,8 @@ fn draw_charts(r: &Results, dir: &Path) -> anyhow::Result<Vec<String>> {
                         .map(|st| st.med)
                         .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))));
                     if best.is_some() {
-                        groups.push(format!(
-                            "{peer} {}",
-                            label.split(' ').next().unwrap_or(mode)
-                        ));
+                        let short = if peer == "PostgreSQL" { "PG" } else { peer };
+                        groups.push(format!("{short} {mode}"));
                         vals.push(best);
                     }
                 }
@@ -1278,7 +1319,7 @@ fn draw_charts(r: &Results, dir: &Path) -> anyhow::Result<Vec<String>> {
             ],
             "value",
         ) {
-            groups.push(format!("{peer} (RSS)"));
+            groups.push(format!("{peer} (resident)"));
             vals.push(Some(st.med));
         }
     }
