@@ -262,25 +262,14 @@ fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, FeedError> {
 /// directory is secret, and the web server or the daemon may run as another
 /// user than the publisher or the sync.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FeedError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut b = tempfile::Builder::new();
-    b.prefix(".sltd-").suffix(".tmp");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        b.permissions(fs::Permissions::from_mode(0o644));
-    }
-    let mut tmp = b.tempfile_in(dir).map_err(FeedError::io(path))?;
-    tmp.write_all(bytes).map_err(FeedError::io(path))?;
-    tmp.as_file().sync_all().map_err(FeedError::io(path))?;
-    tmp.persist(path).map_err(|e| FeedError::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    sync_dir(dir)
+    // One implementation of the crash-safe replace for every sltd file.
+    sltd_index::write_atomically(path, bytes).map_err(|e| match e {
+        sltd_index::IndexError::Io { path, source } => FeedError::Io { path, source },
+        other => FeedError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    })
 }
 
 /// Fsyncs a directory so that renames and creations in it are durable.
