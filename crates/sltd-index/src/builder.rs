@@ -73,7 +73,7 @@ impl BuiltIndex {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Pending {
     hash: u64,
     /// Offset of the encoded entry in the arena.
@@ -86,16 +86,20 @@ struct Pending {
 /// greatest by [`Record::precedence`] (the latest report wins); in a segment a
 /// deletion ranks below any record. The number dropped is in [`BuildStats`]
 /// and in the header.
-#[derive(Debug)]
 pub struct IndexBuilder {
     opts: BuildOptions,
     arena: Vec<u8>,
     pending: Vec<Pending>,
 }
 
-impl std::fmt::Debug for Pending {
+// Not derived: the arena can hold gigabytes.
+impl std::fmt::Debug for IndexBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Pending({:#x}@{})", self.hash, self.at)
+        f.debug_struct("IndexBuilder")
+            .field("opts", &self.opts)
+            .field("entries", &self.pending.len())
+            .field("arena_bytes", &self.arena.len())
+            .finish()
     }
 }
 
