@@ -101,12 +101,37 @@ impl<'a, L: StateLookup> PendingState<'a, L> {
     }
 
     /// Applies a delta already verified for sequence `self.sequence() + 1`
-    /// and this state's root, then checks the signed new root and count.
+    /// and this state's root: checks the signed count before it, applies
+    /// the operations (each must change the state), then checks the signed
+    /// new root and count.
     pub fn apply(&mut self, delta: &VerifiedDelta) -> Result<(), FeedError> {
         let h = &delta.header;
         let seq = h.sequence;
+        if h.prev_record_count != self.hash.count() {
+            return Err(FeedError::RecordCountMismatch {
+                sequence: seq,
+                field: "delta prev_record_count",
+                signed: h.prev_record_count,
+                computed: self.hash.count(),
+            });
+        }
         for op in &delta.ops {
             let old = self.current(op.key())?;
+            match (op, &old) {
+                (Op::Upsert(r), Some(o)) if o == r => {
+                    return Err(FeedError::UpsertUnchanged {
+                        sequence: seq,
+                        key: r.key.to_string(),
+                    });
+                }
+                (Op::Delete(k), None) => {
+                    return Err(FeedError::DeleteOfAbsentKey {
+                        sequence: seq,
+                        key: k.to_string(),
+                    });
+                }
+                _ => {}
+            }
             if let Some(old) = &old {
                 self.hash.remove(old);
             }
@@ -116,22 +141,26 @@ impl<'a, L: StateLookup> PendingState<'a, L> {
                     self.overlay.insert(r.key, Some(*r));
                 }
                 Op::Delete(k) => {
-                    if old.is_none() {
-                        return Err(FeedError::DeleteOfAbsentKey {
-                            sequence: seq,
-                            key: k.to_string(),
-                        });
-                    }
                     self.overlay.insert(*k, None);
                 }
             }
         }
         let computed = self.hash.root();
-        if computed != h.state_root || self.hash.count() != h.record_count {
+        if computed != h.state_root {
             return Err(FeedError::StateRootMismatch {
                 sequence: seq,
                 expected: hex(&h.state_root),
                 computed: hex(&computed),
+            });
+        }
+        // The root commits to the count, so this only fails when the header
+        // contradicts its own root.
+        if self.hash.count() != h.record_count {
+            return Err(FeedError::RecordCountMismatch {
+                sequence: seq,
+                field: "delta record_count",
+                signed: h.record_count,
+                computed: self.hash.count(),
             });
         }
         self.sequence = seq;

@@ -15,6 +15,7 @@ use sltd_model::{DocumentKey, Record};
 use crate::FeedError;
 use crate::encoding::{
     Cursor, Hash32, OP_DELETE, OP_UPSERT, encode_key, encode_record, hex, parse_hash_hex, sha256,
+    zstd_frame_content_size,
 };
 use crate::keys::{Envelope, SecretKey, seal};
 use crate::metadata::{DELTA_TYPE, Root, SPEC_VERSION};
@@ -135,23 +136,35 @@ pub fn encode(
     Ok(out)
 }
 
-/// Decompresses a zstd frame, refusing more than `cap` bytes of output.
-pub(crate) fn decompress_capped(body: &[u8], cap: u64, what: &str) -> Result<Vec<u8>, FeedError> {
-    let dec = zstd::stream::read::Decoder::new(body).map_err(|e| FeedError::Malformed {
+/// Decompresses `body`, which must be one zstd frame in the feed's one
+/// framing (see [`zstd_frame_content_size`]) stating a content size of
+/// exactly `raw_length` bytes, the signed length. Output beyond that is
+/// never produced.
+pub(crate) fn decompress_capped(
+    body: &[u8],
+    raw_length: u64,
+    what: &str,
+) -> Result<Vec<u8>, FeedError> {
+    let malformed = |reason: String| FeedError::Malformed {
         what: "compressed data",
-        reason: format!("{what}: {e}"),
-    })?;
+        reason: format!("{what}: {reason}"),
+    };
+    let stated = zstd_frame_content_size(body).map_err(malformed)?;
+    if stated != raw_length {
+        return Err(malformed(format!(
+            "the frame states {stated} bytes of content, the signed length is {raw_length}"
+        )));
+    }
+    let dec = zstd::stream::read::Decoder::new(body).map_err(|e| malformed(e.to_string()))?;
     let mut out = Vec::new();
-    dec.take(cap.saturating_add(1))
+    dec.single_frame()
+        .take(raw_length.saturating_add(1))
         .read_to_end(&mut out)
-        .map_err(|e| FeedError::Malformed {
-            what: "compressed data",
-            reason: format!("{what}: {e}"),
-        })?;
-    if out.len() as u64 > cap {
+        .map_err(|e| malformed(e.to_string()))?;
+    if out.len() as u64 > raw_length {
         return Err(FeedError::TooLarge {
             what: format!("{what} (decompressed)"),
-            limit: cap,
+            limit: raw_length,
         });
     }
     Ok(out)

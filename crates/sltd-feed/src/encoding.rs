@@ -59,6 +59,49 @@ pub fn unb64(text: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
 
+/// The first four bytes of a Zstandard frame (RFC 8878 section 3.1.1).
+const ZSTD_FRAME_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Checks that `body` is exactly one Zstandard frame of the form the feed
+/// allows, and returns the content size its header states.
+///
+/// Delta bodies, snapshot chunks and the publisher's state are each one
+/// frame: no skippable frame before or after it, no second frame, no byte
+/// after it, no dictionary, and a stated content size (so a body has one
+/// decoded length, known before decoding). A content checksum may be
+/// present; the decoder then checks it.
+pub(crate) fn zstd_frame_content_size(body: &[u8]) -> Result<u64, String> {
+    match body.get(..4) {
+        Some(m) if m == ZSTD_FRAME_MAGIC => {}
+        // Magic numbers 0x184D2A50 to 0x184D2A5F, little-endian.
+        Some(m) if m[0] & 0xf0 == 0x50 && m[1..] == [0x2a, 0x4d, 0x18] => {
+            return Err("a skippable frame is not allowed".into());
+        }
+        _ => return Err("does not start with a zstd frame".into()),
+    }
+    let descriptor = body.get(4).copied().unwrap_or(0);
+    if descriptor & 0x03 != 0 {
+        return Err("the frame header names a dictionary; none is allowed".into());
+    }
+    let frame_len = zstd::zstd_safe::find_frame_compressed_size(body).map_err(|code| {
+        format!(
+            "not a complete zstd frame ({})",
+            zstd::zstd_safe::get_error_name(code)
+        )
+    })?;
+    if frame_len != body.len() {
+        return Err(format!(
+            "{} bytes follow the zstd frame; exactly one frame is allowed",
+            body.len() - frame_len
+        ));
+    }
+    match zstd::zstd_safe::get_frame_content_size(body) {
+        Ok(Some(size)) => Ok(size),
+        Ok(None) => Err("the frame header does not state the content size".into()),
+        Err(_) => Err("bad zstd frame header".into()),
+    }
+}
+
 /// Tag of an upsert operation in a delta body.
 pub(crate) const OP_UPSERT: u8 = 1;
 /// Tag of a delete operation in a delta body.

@@ -68,6 +68,17 @@ pub enum FeedError {
     },
     /// A delta deletes a key the state does not hold.
     DeleteOfAbsentKey { sequence: u64, key: String },
+    /// A delta upserts a record the state already holds unchanged: not the
+    /// one canonical delta between two states.
+    UpsertUnchanged { sequence: u64, key: String },
+    /// A signed record count differs from the one the client computes for
+    /// the same state; `field` names the signed field.
+    RecordCountMismatch {
+        sequence: u64,
+        field: &'static str,
+        signed: u64,
+        computed: u64,
+    },
     /// A file is larger than its signed (or configured) bound.
     TooLarge { what: String, limit: u64 },
     /// A file is shorter than its signed length.
@@ -127,6 +138,8 @@ impl FeedError {
             DeltaChainBroken { .. } => "delta_chain_broken",
             StateRootMismatch { .. } => "state_root_mismatch",
             DeleteOfAbsentKey { .. } => "delete_of_absent_key",
+            UpsertUnchanged { .. } => "upsert_unchanged",
+            RecordCountMismatch { .. } => "record_count_mismatch",
             TooLarge { .. } => "too_large",
             Truncated { .. } => "truncated",
             HashMismatch { .. } => "hash_mismatch",
@@ -233,6 +246,19 @@ impl fmt::Display for FeedError {
             DeleteOfAbsentKey { sequence, key } => write!(
                 f,
                 "delta {sequence} deletes {key}, which the local state does not hold (state diverged)"
+            ),
+            UpsertUnchanged { sequence, key } => write!(
+                f,
+                "delta {sequence} upserts {key} with the record the state already holds (not a canonical delta)"
+            ),
+            RecordCountMismatch {
+                sequence,
+                field,
+                signed,
+                computed,
+            } => write!(
+                f,
+                "record count mismatch at sequence {sequence}: {field} is signed as {signed}, the local state has {computed}"
             ),
             TooLarge { what, limit } => {
                 write!(f, "{what} is larger than its bound of {limit} bytes")

@@ -239,7 +239,12 @@ struct CheckpointJson {
     record_count: u64,
     issued_at: i64,
     expires_at: i64,
+    // Both pointers must be present, `null` when there is nothing to point
+    // at: serde would read a missing `Option` as `None`, giving a second
+    // encoding of the same checkpoint.
+    #[serde(deserialize_with = "Option::deserialize")]
     delta: Option<FileRef>,
+    #[serde(deserialize_with = "Option::deserialize")]
     snapshot: Option<FileRef>,
 }
 
@@ -346,6 +351,7 @@ impl Checkpoint {
         for r in j.delta.iter().chain(&j.snapshot) {
             hash_field("checkpoint", &r.sha256)?;
         }
+        check_pointers(root, j.sequence, j.delta.as_ref(), j.snapshot.as_ref())?;
         Ok(Checkpoint {
             feed: j.feed,
             root_version: j.root_version,
@@ -357,6 +363,43 @@ impl Checkpoint {
             delta: j.delta,
             snapshot: j.snapshot,
         })
+    }
+
+    /// As [`Checkpoint::check_against`] for the installed state, whose
+    /// record count is known too: at the installed sequence the signed
+    /// `record_count` must be the installed one.
+    pub fn check_against_installed(
+        &self,
+        sequence: u64,
+        state_root: &Hash32,
+        record_count: u64,
+    ) -> Result<(), FeedError> {
+        self.check_against(sequence, state_root)?;
+        if self.sequence == sequence {
+            self.check_state(state_root, record_count)?;
+        }
+        Ok(())
+    }
+
+    /// Checks that a state the client holds at this checkpoint's sequence
+    /// is the one it signs: the same state root and the same record count.
+    pub fn check_state(&self, state_root: &Hash32, record_count: u64) -> Result<(), FeedError> {
+        if *state_root != self.state_root {
+            return Err(FeedError::StateRootMismatch {
+                sequence: self.sequence,
+                expected: hex(&self.state_root),
+                computed: hex(state_root),
+            });
+        }
+        if record_count != self.record_count {
+            return Err(FeedError::RecordCountMismatch {
+                sequence: self.sequence,
+                field: "checkpoint record_count",
+                signed: self.record_count,
+                computed: record_count,
+            });
+        }
+        Ok(())
     }
 
     /// Refuses a checkpoint that goes back (`Rollback`) or that names another
@@ -377,6 +420,54 @@ impl Checkpoint {
         }
         Ok(())
     }
+}
+
+/// The checkpoint's pointers must agree with its sequence: the delta is
+/// `null` exactly at sequence 0 and otherwise the one that produced the
+/// sequence; a snapshot is not newer than the checkpoint; both fit the
+/// root's bounds for the files they name.
+fn check_pointers(
+    root: &Root,
+    sequence: u64,
+    delta: Option<&FileRef>,
+    snapshot: Option<&FileRef>,
+) -> Result<(), FeedError> {
+    let bad = |reason: String| Err(FeedError::malformed("checkpoint", reason));
+    match delta {
+        None if sequence > 0 => return bad(format!("sequence {sequence} without its delta")),
+        Some(_) if sequence == 0 => return bad("a delta at sequence 0".into()),
+        Some(d) if d.sequence != sequence => {
+            return bad(format!(
+                "the delta pointer names sequence {}, the checkpoint is at {sequence}",
+                d.sequence
+            ));
+        }
+        Some(d) if d.length > root.limits.max_delta_bytes => {
+            return Err(FeedError::TooLarge {
+                what: format!("delta {} (as pinned by the checkpoint)", d.sequence),
+                limit: root.limits.max_delta_bytes,
+            });
+        }
+        _ => {}
+    }
+    if let Some(s) = snapshot {
+        if s.sequence > sequence {
+            return bad(format!(
+                "the snapshot pointer names sequence {}, after the checkpoint's {sequence}",
+                s.sequence
+            ));
+        }
+        if s.length > root.limits.max_manifest_bytes {
+            return Err(FeedError::TooLarge {
+                what: format!(
+                    "snapshot manifest {} (as pinned by the checkpoint)",
+                    s.sequence
+                ),
+                limit: root.limits.max_manifest_bytes,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// One chunk of a snapshot, as listed in its manifest.
@@ -454,6 +545,12 @@ impl SnapshotManifest {
                 return Err(FeedError::malformed(
                     "snapshot manifest",
                     "chunk names out of order",
+                ));
+            }
+            if c.records == 0 {
+                return Err(FeedError::malformed(
+                    "snapshot manifest",
+                    format!("chunk {} holds no records", c.file),
                 ));
             }
             if c.length > root.limits.max_chunk_bytes || c.raw_length > root.limits.max_chunk_bytes

@@ -83,8 +83,13 @@ pub fn decode_chunk(
     if hex(&sha256(bytes)) != chunk.sha256 {
         return Err(FeedError::HashMismatch { what: what() });
     }
-    let cap = chunk.raw_length.min(root.limits.max_chunk_bytes);
-    let raw = decompress_capped(bytes, cap, "snapshot chunk")?;
+    if chunk.raw_length > root.limits.max_chunk_bytes {
+        return Err(FeedError::TooLarge {
+            what: format!("{} (decompressed)", what()),
+            limit: root.limits.max_chunk_bytes,
+        });
+    }
+    let raw = decompress_capped(bytes, chunk.raw_length, "snapshot chunk")?;
     if raw.len() as u64 != chunk.raw_length {
         return Err(FeedError::malformed(
             "snapshot chunk",

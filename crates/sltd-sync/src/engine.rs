@@ -388,7 +388,7 @@ impl<'a> Syncer<'a> {
                 }
                 .into());
             }
-            cp.check_against(g.sequence, &g.state_root)?;
+            cp.check_against_installed(g.sequence, &g.state_root, g.record_count)?;
         }
         // The checkpoint is authentic and not a rollback: remember it.
         let known = Known {
@@ -527,14 +527,7 @@ impl<'a> Syncer<'a> {
             self.done_with(&path);
             report.deltas_applied += 1;
         }
-        if *pending.root() != cp.state_root || pending.hash().count() != cp.record_count {
-            return Err(FeedError::StateRootMismatch {
-                sequence: cp.sequence,
-                expected: hex(&cp.state_root),
-                computed: hex(pending.root()),
-            }
-            .into());
-        }
+        cp.check_state(pending.root(), pending.hash().count())?;
         report.changed_keys = pending.changed() as u64;
         Ok(pending)
     }
