@@ -638,7 +638,12 @@ impl<'a> RawEntry<'a> {
         let status = Status::from_code(self.status)?;
         let doc_type = unpack_type(tr & 0x3ff)?;
         let reporting_state = if has_reporting {
-            Some(unpack_state(u16_at(b, RECORD_FIXED_LEN))?)
+            // Bit 15 means nothing here; zero keeps one encoding per record.
+            let word = u16_at(b, RECORD_FIXED_LEN);
+            if word & 0x8000 != 0 {
+                return None;
+            }
+            Some(unpack_state(word)?)
         } else {
             None
         };
