@@ -59,15 +59,9 @@ impl fmt::Display for KeyStreamError {
     }
 }
 
-impl std::error::Error for KeyStreamError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            KeyStreamError::Open { error, .. } => Some(error),
-            KeyStreamError::Row { error, .. } => Some(error),
-            _ => None,
-        }
-    }
-}
+// The messages above already carry the underlying error's text; giving it
+// as the source too would print it twice in a chain.
+impl std::error::Error for KeyStreamError {}
 
 /// A measuring window or a schedule that cannot be run.
 #[derive(Debug, Clone, PartialEq)]
