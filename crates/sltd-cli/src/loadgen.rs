@@ -175,8 +175,27 @@ fn sample_cpu(server_pid: Option<u32>, window: Window) -> std::thread::JoinHandl
     })
 }
 
+/// Ends the measuring on the first Ctrl-C; a second one exits at once. The
+/// handler is in place when this returns.
+#[cfg(unix)]
+fn stop_on_ctrl_c(stop: Stop) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle Ctrl-C")?;
+    tokio::spawn(async move {
+        if interrupt.recv().await.is_some() {
+            eprintln!("sltd loadgen: interrupted; reporting what was measured");
+            stop.stop();
+        }
+        if interrupt.recv().await.is_some() {
+            std::process::exit(i32::from(EXIT_ERROR));
+        }
+    });
+    Ok(())
+}
+
 /// Ends the measuring on the first Ctrl-C; a second one exits at once.
-fn stop_on_ctrl_c(stop: Stop) {
+#[cfg(not(unix))]
+fn stop_on_ctrl_c(stop: Stop) -> anyhow::Result<()> {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("sltd loadgen: interrupted; reporting what was measured");
@@ -186,6 +205,7 @@ fn stop_on_ctrl_c(stop: Stop) {
             std::process::exit(i32::from(EXIT_ERROR));
         }
     });
+    Ok(())
 }
 
 /// One request, encoded once up front, and the verdicts its answer must
@@ -414,7 +434,13 @@ async fn drive(args: &LoadgenArgs, queries: &[Query]) -> anyhow::Result<(Tally, 
         Duration::ZERO
     };
     let window = window(args, Instant::now() + lead)?;
-    stop_on_ctrl_c(window.stop_handle());
+    stop_on_ctrl_c(window.stop_handle())?;
+    eprintln!(
+        "sltd loadgen: {} queries drawn; measuring {} s after {} s of warm-up (Ctrl-C stops early)",
+        queries.len(),
+        args.duration,
+        args.warmup
+    );
     let cpu = sample_cpu(args.server_pid, window.clone());
     let batch = args.batch.is_some();
     let tally = if args.stream {
