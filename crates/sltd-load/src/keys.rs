@@ -14,7 +14,6 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sltd_export::ExportReader;
@@ -169,8 +168,13 @@ impl KeyStream {
                 hit: false,
             });
         }
-        // Spread the hits over the stream rather than in sample order.
-        queries.shuffle(&mut rng);
+        // Spread the hits over the stream rather than in sample order
+        // (Fisher-Yates, drawing the same ranges as every earlier stream did,
+        // so that published runs can be repeated query for query).
+        for i in (1..queries.len()).rev() {
+            let j = rng.random_range(0..=i);
+            queries.swap(i, j);
+        }
         Ok(Self {
             queries,
             rows_read,

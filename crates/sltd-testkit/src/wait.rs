@@ -10,7 +10,19 @@ const POLL: Duration = Duration::from_millis(20);
 
 /// Calls `probe` until it gives a value, for at most `timeout`; panics
 /// naming `what` after that.
-pub fn until<T>(timeout: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+#[track_caller]
+pub fn until<T>(timeout: Duration, what: &str, probe: impl FnMut() -> Option<T>) -> T {
+    until_every(POLL, timeout, what, probe)
+}
+
+/// As [`until`], probing every `every` (for probes that start a process).
+#[track_caller]
+pub fn until_every<T>(
+    every: Duration,
+    timeout: Duration,
+    what: &str,
+    mut probe: impl FnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = probe() {
@@ -20,6 +32,6 @@ pub fn until<T>(timeout: Duration, what: &str, mut probe: impl FnMut() -> Option
             Instant::now() < deadline,
             "gave up after {timeout:?} waiting for {what}"
         );
-        std::thread::sleep(POLL);
+        std::thread::sleep(every);
     }
 }
