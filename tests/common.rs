@@ -28,6 +28,10 @@ pub(crate) fn arg(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 temporary path")
 }
 
+/// How long a client waits for an answer: far beyond any stall a loaded
+/// machine causes, so that only a real failure fails a test.
+pub(crate) const CLIENT_TIMEOUT: &str = "60";
+
 /// `sltd check --json` of a UTO document: the run (exit 0 hit, 1 no hit, 2
 /// error) and its JSON answer.
 #[track_caller]
@@ -40,6 +44,8 @@ pub(crate) fn check(server: &str, number: &str) -> (Run, Value) {
         number,
         "--country",
         "UTO",
+        "--timeout",
+        CLIENT_TIMEOUT,
         "--json",
     ]);
     let v = run.json();

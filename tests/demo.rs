@@ -6,7 +6,7 @@ use sltd_testkit::fixtures::{TD3, miss_number};
 use sltd_testkit::http;
 use sltd_testkit::process::Stream;
 
-use crate::common::programs;
+use crate::common::{CLIENT_TIMEOUT, programs};
 
 #[test]
 fn the_demo_prints_its_address_and_answers_sltd_check() {
@@ -48,7 +48,13 @@ fn the_demo_prints_its_address_and_answers_sltd_check() {
 
     let server = format!("http://{grpc}");
     let check = |args: &[&str]| {
-        let mut all = vec!["check", "--server", server.as_str()];
+        let mut all = vec![
+            "check",
+            "--server",
+            server.as_str(),
+            "--timeout",
+            CLIENT_TIMEOUT,
+        ];
         all.extend_from_slice(args);
         p.sltd.run(&all)
     };

@@ -11,7 +11,7 @@ use sltd_testkit::fixtures::{TD3, miss_number, new_record, records, write_export
 use sltd_testkit::sltdd::Sltdd;
 use sltd_testkit::wait;
 
-use crate::common::{arg, check, programs, status, sync};
+use crate::common::{CLIENT_TIMEOUT, arg, check, programs, status, sync};
 
 #[test]
 fn a_published_feed_is_synced_over_http_and_from_a_directory_and_served() {
@@ -54,7 +54,15 @@ fn a_published_feed_is_synced_over_http_and_from_a_directory_and_served() {
     assert_eq!(run.code(), Some(1), "{run}");
     assert_eq!(v["verdict"], "NO_HIT");
     p.sltd
-        .run(["check", "--server", &daemon.url(), "--mrz", TD3])
+        .run([
+            "check",
+            "--server",
+            &daemon.url(),
+            "--timeout",
+            CLIENT_TIMEOUT,
+            "--mrz",
+            TD3,
+        ])
         .expect_code(0);
 }
 
@@ -130,7 +138,15 @@ fn an_expired_feed_is_still_answered_and_reported_expired() {
     assert_eq!(v["dataset"]["freshness"], "expired");
     let text = p
         .sltd
-        .run(["check", "--server", &daemon.url(), "--number", "L898902C3"])
+        .run([
+            "check",
+            "--server",
+            &daemon.url(),
+            "--timeout",
+            CLIENT_TIMEOUT,
+            "--number",
+            "L898902C3",
+        ])
         .expect_code(0);
     assert!(text.stdout.contains("EXPIRED"), "{text}");
     assert!(

@@ -12,7 +12,7 @@ use sltd_testkit::process::Stream;
 use sltd_testkit::sltdd::Sltdd;
 use sltd_testkit::{READY_TIMEOUT, wait};
 
-use crate::common::{arg, check, programs, sync};
+use crate::common::{CLIENT_TIMEOUT, arg, check, programs, sync};
 
 /// Checks the daemon has answered so far.
 fn answered(daemon: &Sltdd) -> f64 {
@@ -74,6 +74,8 @@ fn a_new_generation_is_switched_to_under_load_with_no_failed_check() {
         "2",
         "--threads",
         "1",
+        "--timeout",
+        CLIENT_TIMEOUT,
         "--json",
     ]);
     load.wait_for_line(
