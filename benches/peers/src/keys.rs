@@ -1,28 +1,20 @@
-//! The key stream of the network runs, the same for every server.
-//!
-//! `sltd loadgen` draws its queries from the CSV with a seeded generator
-//! (`build_items` in `crates/sltd-cli/src/loadgen.rs`). This module repeats
-//! that algorithm step for step, with the same random calls in the same
-//! order and the same types, so for the same CSV, seed and hit ratio Redis and
-//! PostgreSQL get exactly the queries sltdd gets. (The loadgen keeps 64-bit
-//! hashes of the numbers to reject a generated miss that is in the file; so
-//! does this, with a fixed hasher: the streams could differ only if one of
-//! the two hash sets had a collision on a candidate, about 1 in 10^8.)
+//! The key stream of the network runs, the same for every server: the
+//! queries come from `sltd_load::KeyStream`, the very code `sltd loadgen`
+//! draws its queries with, so for the same CSV, seed and hit ratio Redis and
+//! PostgreSQL get exactly the queries sltdd gets.
 //!
 //! Each item also carries its ground truth: for a hit, the record the index
 //! keeps for that key (greatest precedence over every row of the file), so
 //! Redis's and PostgreSQL's answers are checked field by field.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::File;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-use anyhow::{Context, bail};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use sltd_model::{DocumentKey, IssuingState, Record};
+use anyhow::Context;
+use sltd_load::{KeyStream, KeyStreamOptions};
+use sltd_model::{DocumentKey, Record};
 
 use crate::data::{decode_value, encode_value, key_bytes, parse_key};
 
@@ -35,76 +27,30 @@ pub struct Item {
     pub expect: Option<Record>,
 }
 
-fn number_hash(n: &[u8]) -> u64 {
-    let mut h = DefaultHasher::new();
-    n.hash(&mut h);
-    h.finish()
-}
-
-fn rows(path: &Path) -> anyhow::Result<impl Iterator<Item = anyhow::Result<Record>>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let reader = sltd_export::ExportReader::new(BufReader::with_capacity(1 << 20, file))
-        .with_context(|| path.display().to_string())?;
-    Ok(reader.map(|r| r.map_err(anyhow::Error::from)))
-}
-
-/// The loadgen's items for `csv`, `seed`, `hit_ratio` and `max_keys`, with
-/// their ground truth.
-// Written as the loadgen writes it, counter included, to stay in step.
-#[allow(clippy::explicit_counter_loop)]
+/// The loadgen's queries for `csv`, `seed`, `hit_ratio` and `max_keys`,
+/// with their ground truth. Bad rows are refused, as the loadgen refuses
+/// them by default.
 pub fn build(csv: &Path, seed: u64, hit_ratio: f64, max_keys: usize) -> anyhow::Result<Vec<Item>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut sample: Vec<Record> = Vec::new();
-    let mut numbers: HashSet<u64> = HashSet::new();
-    let mut seen = 0u64;
-    for row in rows(csv)? {
-        let rec = row?;
-        numbers.insert(number_hash(rec.key.number.as_bytes()));
-        seen += 1;
-        if sample.len() < max_keys {
-            sample.push(rec);
-        } else {
-            let j = rng.random_range(0..seen);
-            if (j as usize) < max_keys {
-                sample[j as usize] = rec;
-            }
-        }
-    }
-    if sample.is_empty() {
-        bail!("{}: no records", csv.display());
-    }
-    let pool = 200_000.min((sample.len() * 4).max(10_000));
-    let mut keys: Vec<(DocumentKey, bool)> = Vec::with_capacity(pool);
-    for i in 0..pool {
-        let hit = !sample.is_empty() && rng.random_bool(hit_ratio);
-        if hit {
-            keys.push((sample[i % sample.len()].key, true));
-        } else {
-            let state = sample
-                .get(rng.random_range(0..sample.len().max(1)))
-                .map(|r| r.key.state)
-                .unwrap_or_else(|| IssuingState::normalise("UTO").expect("valid"));
-            let number = loop {
-                let n = sltd_export::generate::random_miss_number(&mut rng, &state);
-                if !numbers.contains(&number_hash(n.as_bytes())) {
-                    break n;
-                }
-            };
-            keys.push((DocumentKey { state, number }, false));
-        }
-    }
-    for i in (1..keys.len()).rev() {
-        let j = rng.random_range(0..=i);
-        keys.swap(i, j);
-    }
-    drop((sample, numbers));
+    let opts = KeyStreamOptions {
+        seed,
+        hit_ratio,
+        max_keys,
+        skip_invalid: false,
+    };
+    let queries = KeyStream::from_export(csv, &opts)?.into_queries();
 
     // Ground truth of the hits: a second pass keeps, for each wanted key,
     // the record of greatest precedence, the index's rule.
-    let mut truth: HashMap<DocumentKey, Option<Record>> =
-        keys.iter().filter(|k| k.1).map(|k| (k.0, None)).collect();
-    for row in rows(csv)? {
-        let rec = row?;
+    let mut truth: HashMap<DocumentKey, Option<Record>> = queries
+        .iter()
+        .filter(|q| q.hit)
+        .map(|q| (q.key, None))
+        .collect();
+    let file = File::open(csv).with_context(|| format!("cannot open {}", csv.display()))?;
+    let reader = sltd_export::ExportReader::new(BufReader::with_capacity(1 << 20, file))
+        .with_context(|| csv.display().to_string())?;
+    for row in reader {
+        let rec = row.with_context(|| csv.display().to_string())?;
         if let Some(slot) = truth.get_mut(&rec.key) {
             match slot {
                 Some(kept) if rec.precedence(kept).is_le() => {}
@@ -112,17 +58,24 @@ pub fn build(csv: &Path, seed: u64, hit_ratio: f64, max_keys: usize) -> anyhow::
             }
         }
     }
-    keys.into_iter()
-        .map(|(key, hit)| {
-            let expect = if hit {
-                Some(truth[&key].context("a sampled key vanished")?)
+    queries
+        .into_iter()
+        .map(|q| {
+            let expect = if q.hit {
+                Some(
+                    truth
+                        .get(&q.key)
+                        .copied()
+                        .flatten()
+                        .context("a sampled key vanished")?,
+                )
             } else {
                 None
             };
             let mut kb = Vec::new();
-            key_bytes(&key, &mut kb);
+            key_bytes(&q.key, &mut kb);
             Ok(Item {
-                key,
+                key: q.key,
                 key_bytes: kb,
                 expect,
             })

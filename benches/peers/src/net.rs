@@ -1,22 +1,22 @@
 //! Redis and PostgreSQL over loopback: loading the data set the way a
-//! careful operator would, and a load generator with the same semantics as
-//! `sltd loadgen` (open loop timed from each request's intended send time,
-//! closed loop at a fixed concurrency, HDR histograms, the same JSON
-//! fields), so the three servers are compared on equal terms.
+//! careful operator would, and driving them with `sltd loadgen`'s own
+//! pacer, workers and tallies (`sltd_load`: open loop timed from each
+//! request's intended send time, closed loop at a fixed concurrency, HDR
+//! histograms, the same JSON fields), so the three servers are compared on
+//! equal terms.
 //!
 //! Every answer is decoded and compared field by field with the ground truth
 //! carried by the key stream ([`crate::keys`]). As in `sltd loadgen`, a
 //! request whose answers are not all right counts as one mismatch.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures_util::SinkExt;
-use hdrhistogram::Histogram;
 use serde_json::json;
+use sltd_load::{Answer, OpenLoop, Outcome, Schedule, Window};
 use sltd_model::{Date, DocumentKey, DocumentType, IssuingState, Record, Reference, Status};
 use tokio_postgres::types::{FromSql, Type};
 use tokio_postgres::{NoTls, Statement};
@@ -171,14 +171,9 @@ fn decode_redis(it: &Item, v: Option<Vec<u8>>) -> bool {
     got == it.expect
 }
 
-/// One request: (keys asked, every answer right).
-async fn call(
-    conn: &mut Conn,
-    mode: Mode,
-    items: &[Item],
-    start: usize,
-    batch: usize,
-) -> Result<(u64, bool), String> {
+/// One request: the keys asked about, and whether every answer was right.
+async fn call(conn: &mut Conn, mode: Mode, items: &[Item], start: usize, batch: usize) -> Outcome {
+    let answer = |keys: u64, correct: bool| Ok(Answer { keys, correct });
     let pick = |k: usize| &items[(start + k) % items.len()];
     let err = |e: &dyn std::fmt::Display| e.to_string();
     match (conn, mode) {
@@ -189,7 +184,7 @@ async fn call(
                 .query_async(con)
                 .await
                 .map_err(|e| err(&e))?;
-            Ok((1, decode_redis(it, v)))
+            answer(1, decode_redis(it, v))
         }
         (Conn::Redis(con), Mode::RedisMget) => {
             let mut c = redis::cmd("MGET");
@@ -202,7 +197,7 @@ async fn call(
                     .into_iter()
                     .enumerate()
                     .all(|(k, v)| decode_redis(pick(k), v));
-            Ok((batch as u64, ok))
+            answer(batch as u64, ok)
         }
         (Conn::Redis(con), Mode::RedisPipeline) => {
             let mut p = redis::pipe();
@@ -215,7 +210,7 @@ async fn call(
                     .into_iter()
                     .enumerate()
                     .all(|(k, v)| decode_redis(pick(k), v));
-            Ok((batch as u64, ok))
+            answer(batch as u64, ok)
         }
         (Conn::Pg(pg), Mode::PgSingle) => {
             let it = pick(0);
@@ -228,7 +223,7 @@ async fn call(
                 .await
                 .map_err(|e| err(&e))?;
             let got = row.and_then(|r| pg_record(it.key, &r, 0));
-            Ok((1, got == it.expect))
+            answer(1, got == it.expect)
         }
         (Conn::Pg(pg), Mode::PgBatch) => {
             let chosen: Vec<&Item> = (0..batch).map(pick).collect();
@@ -252,67 +247,9 @@ async fn call(
                     (Some(want), Some(Some(have))) => want == have,
                     _ => false,
                 });
-            Ok((batch as u64, ok))
+            answer(batch as u64, ok)
         }
         _ => Err("connection does not match mode".into()),
-    }
-}
-
-/// Latencies and counts of one worker.
-struct Tally {
-    hist: Histogram<u64>,
-    requests: u64,
-    keys: u64,
-    errors: u64,
-    mismatches: u64,
-    first_error: Option<String>,
-}
-
-impl Tally {
-    fn new() -> Self {
-        Self {
-            hist: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
-            requests: 0,
-            keys: 0,
-            errors: 0,
-            mismatches: 0,
-            first_error: None,
-        }
-    }
-
-    fn record(&mut self, latency: Duration) {
-        let us = u64::try_from(latency.as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        self.hist.saturating_record(us);
-    }
-
-    fn error(&mut self, e: String) {
-        self.errors += 1;
-        self.first_error.get_or_insert(e);
-    }
-
-    fn merge(&mut self, o: &Tally) {
-        let _ = self.hist.add(&o.hist);
-        self.requests += o.requests;
-        self.keys += o.keys;
-        self.errors += o.errors;
-        self.mismatches += o.mismatches;
-        if self.first_error.is_none() {
-            self.first_error.clone_from(&o.first_error);
-        }
-    }
-
-    fn outcome(&mut self, result: Result<(u64, bool), String>, latency: Duration) {
-        self.requests += 1;
-        match result {
-            Ok((keys, ok)) => {
-                self.record(latency);
-                self.keys += keys;
-                self.mismatches += u64::from(!ok);
-            }
-            Err(e) => self.error(e),
-        }
     }
 }
 
@@ -339,19 +276,50 @@ pub fn drive(d: &Drive, items: Vec<Item>) -> anyhow::Result<serde_json::Value> {
         .enable_all()
         .build()?;
     let items = Arc::new(items);
-    let tally = rt.block_on(async {
+    let (mode, batch) = (d.mode, d.batch);
+    let step = if mode.batched() { batch } else { 1 };
+    let (tally, measured) = rt.block_on(async {
         let mut conns = Vec::with_capacity(d.connections);
         for _ in 0..d.connections.max(1) {
             conns.push(connect(d.mode, &d.addr).await?);
         }
-        match d.rate {
-            Some(rate) => drive_open(d, conns, items, rate).await,
-            None => drive_closed(d, conns, items).await,
-        }
+        let conns = Arc::new(conns);
+        let tally = match d.rate {
+            Some(rate) => {
+                // A short lead, so that the first requests are not late.
+                let start = Instant::now() + Duration::from_millis(50);
+                let window = Window::new(start, d.warmup, d.duration)?;
+                let run = OpenLoop {
+                    schedule: Schedule::new(window.clone(), rate)?,
+                    max_in_flight: 50_000,
+                    drain: Duration::from_secs(30),
+                };
+                let t = sltd_load::open_loop(run, move |i| {
+                    let mut conn = conns[i as usize % conns.len()].clone();
+                    let items = Arc::clone(&items);
+                    let start = i as usize * step;
+                    async move { call(&mut conn, mode, &items, start, batch).await }
+                })
+                .await?;
+                (t, window.measured())
+            }
+            None => {
+                let window = Window::new(Instant::now(), d.warmup, d.duration)?;
+                let workers = d.concurrency.max(1);
+                let t = sltd_load::closed_loop(window.clone(), workers, move |w, n| {
+                    let mut conn = conns[w % conns.len()].clone();
+                    let items = Arc::clone(&items);
+                    // Workers start at different places in the stream.
+                    let start = w * items.len() / workers + n as usize * step;
+                    async move { call(&mut conn, mode, &items, start, batch).await }
+                })
+                .await?;
+                (t, window.measured())
+            }
+        };
+        anyhow::Ok(tally)
     })?;
-    let q = |p: f64| tally.hist.value_at_quantile(p);
-    let secs = d.duration;
-    Ok(json!({
+    let mut v = json!({
         "peer": d.peer,
         "mode": d.mode_name,
         "loop": if d.rate.is_some() { "open" } else { "closed" },
@@ -360,144 +328,11 @@ pub fn drive(d: &Drive, items: Vec<Item>) -> anyhow::Result<serde_json::Value> {
         "connections": d.connections,
         "batch": d.mode.batched().then_some(d.batch),
         "hit_ratio": d.hit_ratio,
-        "duration_s": secs,
-        "requests": tally.requests,
-        "keys": tally.keys,
-        "errors": tally.errors,
-        "mismatches": tally.mismatches,
-        "throughput_rps": tally.requests as f64 / secs,
-        "keys_per_s": tally.keys as f64 / secs,
-        "mean_us": tally.hist.mean(),
-        "p50_us": q(0.50),
-        "p90_us": q(0.90),
-        "p99_us": q(0.99),
-        "p999_us": q(0.999),
-        "max_us": tally.hist.max(),
-        "first_error": tally.first_error,
-    }))
-}
-
-async fn drive_closed(d: &Drive, conns: Vec<Conn>, items: Arc<Vec<Item>>) -> anyhow::Result<Tally> {
-    let concurrency = d.concurrency.max(1);
-    let t0 = Instant::now();
-    let measure_from = t0 + Duration::from_secs_f64(d.warmup);
-    let end = measure_from + Duration::from_secs_f64(d.duration);
-    let (mode, batch) = (d.mode, d.batch);
-    let step = if mode.batched() { batch } else { 1 };
-    let mut tasks = Vec::new();
-    for w in 0..concurrency {
-        let mut conn = conns[w % conns.len()].clone();
-        let items = Arc::clone(&items);
-        tasks.push(tokio::spawn(async move {
-            let mut tally = Tally::new();
-            let mut next = w * items.len() / concurrency;
-            loop {
-                let sent = Instant::now();
-                if sent >= end {
-                    break;
-                }
-                let result = call(&mut conn, mode, &items, next, batch).await;
-                next += step;
-                if sent >= measure_from {
-                    tally.outcome(result, sent.elapsed());
-                }
-            }
-            tally
-        }));
+    });
+    if let serde_json::Value::Object(m) = &mut v {
+        m.extend(tally.summary(measured));
     }
-    let mut total = Tally::new();
-    for t in tasks {
-        total.merge(&t.await?);
-    }
-    Ok(total)
-}
-
-async fn drive_open(
-    d: &Drive,
-    conns: Vec<Conn>,
-    items: Arc<Vec<Item>>,
-    rate: f64,
-) -> anyhow::Result<Tally> {
-    const MAX_IN_FLIGHT: usize = 50_000;
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let shared = Arc::new(Mutex::new(Tally::new()));
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let outstanding = Arc::new(AtomicU64::new(0));
-    let handle = tokio::runtime::Handle::current();
-    let (mode, batch) = (d.mode, d.batch);
-    let step = if mode.batched() { batch } else { 1 };
-    let t0 = Instant::now() + Duration::from_millis(50);
-    let measure_from = t0 + Duration::from_secs_f64(d.warmup);
-    let end = measure_from + Duration::from_secs_f64(d.duration);
-    let pacer = {
-        let shared = Arc::clone(&shared);
-        let in_flight = Arc::clone(&in_flight);
-        let outstanding = Arc::clone(&outstanding);
-        // An OS thread keeps the schedule (tokio's timer has a 1 ms
-        // granularity); its lateness is charged to the latency.
-        std::thread::spawn(move || {
-            let mut i: u64 = 0;
-            loop {
-                let intended = t0 + interval.mul_f64(i as f64);
-                if intended >= end {
-                    break;
-                }
-                let now = Instant::now();
-                if intended > now {
-                    std::thread::sleep(intended - now);
-                }
-                let measured = intended >= measure_from;
-                if in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
-                    if measured {
-                        let mut t = shared.lock().unwrap_or_else(|p| p.into_inner());
-                        t.requests += 1;
-                        t.error("client overloaded: too many requests in flight".into());
-                    }
-                    i += 1;
-                    continue;
-                }
-                in_flight.fetch_add(1, Ordering::Relaxed);
-                outstanding.fetch_add(1, Ordering::Relaxed);
-                let mut conn = conns[i as usize % conns.len()].clone();
-                let items = Arc::clone(&items);
-                let shared = Arc::clone(&shared);
-                let in_flight = Arc::clone(&in_flight);
-                let outstanding = Arc::clone(&outstanding);
-                let start = i as usize * step;
-                handle.spawn(async move {
-                    let result = call(&mut conn, mode, &items, start, batch).await;
-                    let latency = intended.elapsed();
-                    in_flight.fetch_sub(1, Ordering::Relaxed);
-                    if measured {
-                        shared
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .outcome(result, latency);
-                    }
-                    outstanding.fetch_sub(1, Ordering::Relaxed);
-                });
-                i += 1;
-            }
-        })
-    };
-    tokio::task::spawn_blocking(move || pacer.join())
-        .await?
-        .map_err(|_| anyhow::anyhow!("the pacer thread panicked"))?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while outstanding.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let mut total = Tally::new();
-    total.merge(&shared.lock().unwrap_or_else(|p| p.into_inner()));
-    let left = outstanding.load(Ordering::Relaxed);
-    if left > 0 {
-        total.requests += left;
-        total.errors += left;
-        total
-            .first_error
-            .get_or_insert_with(|| format!("{left} requests unanswered at the end"));
-    }
-    Ok(total)
+    Ok(v)
 }
 
 /// The distinct records of `csv`, as every server gets them.

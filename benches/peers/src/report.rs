@@ -415,8 +415,8 @@ fn markdown(r: &Results, meta: &Value, md: &Path, charts: &Path, files: &[String
         o,
         "Redis's and PostgreSQL's answers are decoded and compared with the expected record field \
          by field; sltdd's are checked by `sltd loadgen`, which compares the verdict (HIT or \
-         NO_HIT) of every answer. The key streams are the same: `sltd-peers keys` repeats the \
-         loadgen's seeded sampling step for step (seed 42).\n"
+         NO_HIT) of every answer. The key streams are the same: `sltd-peers keys` draws them with \
+         the loadgen's own code (`sltd_load::KeyStream`, seed 42).\n"
     );
     o
 }

@@ -1,35 +1,32 @@
 //! `sltd loadgen`: drives a running `sltdd` with unary, batch or streaming
 //! checks and reports latency percentiles and throughput.
 //!
-//! Open loop (`--rate`): requests are sent on a fixed schedule whatever the
-//! answers do, and each latency is measured from the request's *intended*
-//! send time, so a stall shows up in the percentiles instead of silently
-//! lowering the load (no coordinated omission). Closed loop
-//! (`--concurrency`): each worker sends its next request when the previous
-//! answer arrives; this finds the maximum throughput.
-//!
-//! Hits are drawn from the keys file, misses are generated and checked not
-//! to be in it; every answer is compared with the verdict it must have.
-//! `--tcp-pingpong` measures the loopback transport floor instead.
+//! The key stream, the open-loop pacer, the closed-loop workers and the
+//! tallies are `sltd_load`'s (the peers benchmark uses the same code); this
+//! module turns queries into gRPC requests and checks the verdicts.
+//! Open loop (`--rate`) measures each latency from the request's intended
+//! send time (no coordinated omission); closed loop (`--concurrency`) finds
+//! the maximum throughput. Hits are drawn from the keys file, misses are
+//! generated and checked not to be in it; every answer is compared with the
+//! verdict it must have. Ctrl-C ends the measuring early and reports what
+//! was measured. `--tcp-pingpong` measures the loopback transport floor
+//! instead.
 
-use std::collections::{HashSet, VecDeque};
-use std::fs::File;
-use std::hash::BuildHasher;
-use std::io::{BufReader, Read, Write};
+use std::collections::VecDeque;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use hdrhistogram::Histogram;
+use anyhow::Context;
 use prost::Message;
 use prost::bytes::BufMut;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use serde_json::json;
-use sltd_model::Record;
+use serde_json::{Value, json};
+use sltd_load::{
+    Answer, KeyStream, KeyStreamOptions, OpenLoop, Outcome, Query, Schedule, Stop, Tally, Window,
+};
 use sltd_proto::v1 as pb;
 use sltd_proto::v1::check_request::Query as PbQuery;
 use tonic::client::Grpc;
@@ -51,6 +48,7 @@ Examples:
   sltd loadgen --tcp-pingpong --duration 10                          loopback TCP floor
   sltd loadgen --keys export.csv --rate 1000 --json                  one JSON object
 
+Ctrl-C ends the measuring early and reports what was measured until then.
 Exit status 0 when every request succeeded with the expected verdict, 2
 otherwise.")]
 pub(crate) struct LoadgenArgs {
@@ -98,6 +96,11 @@ pub(crate) struct LoadgenArgs {
     /// generated numbers that are not in it.
     #[arg(long, value_name = "F", default_value_t = 0.1)]
     hit_ratio: f64,
+
+    /// Skip rows of --keys that fail validation (counted) instead of
+    /// refusing the file.
+    #[arg(long)]
+    skip_invalid: bool,
 
     /// Most keys sampled from the CSV (reservoir sampling).
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
@@ -150,25 +153,20 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-/// Samples the CPU time of this process and of the daemon at the start and
-/// the end of the measured window.
-fn sample_cpu(
-    server_pid: Option<u32>,
-    from: Instant,
-    to: Instant,
-) -> std::thread::JoinHandle<CpuUse> {
+/// Samples the CPU time of this process and of the daemon when the
+/// measured window opens and when it closes (at its end or a stop).
+fn sample_cpu(server_pid: Option<u32>, window: Window) -> std::thread::JoinHandle<CpuUse> {
     std::thread::spawn(move || {
         let server = server_pid.map(|p| p.to_string());
         let read = || (cpu_seconds("self"), server.as_deref().and_then(cpu_seconds));
-        let wait = |t: Instant| {
-            let now = Instant::now();
-            if t > now {
-                std::thread::sleep(t - now);
-            }
-        };
-        wait(from);
+        let now = Instant::now();
+        if window.measure_from() > now {
+            std::thread::sleep(window.measure_from() - now);
+        }
         let (c0, s0) = read();
-        wait(to);
+        while !window.is_over(Instant::now()) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let (c1, s1) = read();
         CpuUse {
             client: c0.zip(c1).map(|(a, b)| b - a),
@@ -177,11 +175,37 @@ fn sample_cpu(
     })
 }
 
-/// One query and the verdict it must get.
-#[derive(Clone, Debug)]
-struct Item {
-    req: pb::CheckRequest,
-    hit: bool,
+/// Ends the measuring on the first Ctrl-C; a second one exits at once. The
+/// handler is in place when this returns.
+#[cfg(unix)]
+fn stop_on_ctrl_c(stop: Stop) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle Ctrl-C")?;
+    tokio::spawn(async move {
+        if interrupt.recv().await.is_some() {
+            eprintln!("sltd loadgen: interrupted; reporting what was measured");
+            stop.stop();
+        }
+        if interrupt.recv().await.is_some() {
+            std::process::exit(i32::from(EXIT_ERROR));
+        }
+    });
+    Ok(())
+}
+
+/// Ends the measuring on the first Ctrl-C; a second one exits at once.
+#[cfg(not(unix))]
+fn stop_on_ctrl_c(stop: Stop) -> anyhow::Result<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("sltd loadgen: interrupted; reporting what was measured");
+            stop.stop();
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(i32::from(EXIT_ERROR));
+        }
+    });
+    Ok(())
 }
 
 /// One request, encoded once up front, and the verdicts its answer must
@@ -195,27 +219,28 @@ struct Work {
 }
 
 /// The requests of a run, cycled through.
-fn work_pool(items: &[Item], batch: Option<usize>) -> Vec<Work> {
+fn work_pool(queries: &[Query], batch: Option<usize>) -> Vec<Work> {
     match batch {
-        None => items
+        None => queries
             .iter()
-            .map(|i| Work {
-                body: Bytes::from(i.req.encode_to_vec()),
-                hits: vec![i.hit],
+            .map(|q| Work {
+                body: Bytes::from(doc_request(q).encode_to_vec()),
+                hits: vec![q.hit],
             })
             .collect(),
         Some(n) => {
-            let count = (items.len() / n).clamp(1, 2_000);
+            let count = (queries.len() / n).clamp(1, 2_000);
             (0..count)
                 .map(|b| {
-                    let chosen: Vec<&Item> =
-                        (0..n).map(|k| &items[(b * n + k) % items.len()]).collect();
+                    let chosen: Vec<&Query> = (0..n)
+                        .map(|k| &queries[(b * n + k) % queries.len()])
+                        .collect();
                     let req = pb::CheckBatchRequest {
-                        queries: chosen.iter().map(|i| i.req.clone()).collect(),
+                        queries: chosen.iter().map(|q| doc_request(q)).collect(),
                     };
                     Work {
                         body: Bytes::from(req.encode_to_vec()),
-                        hits: chosen.iter().map(|i| i.hit).collect(),
+                        hits: chosen.iter().map(|q| q.hit).collect(),
                     }
                 })
                 .collect()
@@ -267,90 +292,42 @@ async fn ready(grpc: &mut Grpc<Channel>) -> Result<(), String> {
     grpc.ready().await.map_err(|e| format!("connection: {e}"))
 }
 
-/// Latencies and counts gathered by one worker; merged at the end.
-#[derive(Debug)]
-struct Tally {
-    hist: Histogram<u64>,
-    /// Open loop only: latency from the actual send, without the wait
-    /// between the intended send time and the send. A large gap between the
-    /// two means the load generator itself was late (CPU contention).
-    service: Histogram<u64>,
-    requests: u64,
-    keys: u64,
-    errors: u64,
-    mismatches: u64,
-    first_error: Option<String>,
-    cpu: CpuUse,
-}
-
-impl Tally {
-    fn new() -> Self {
-        Self {
-            // 1 us .. 60 s, 3 significant digits.
-            hist: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
-            service: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
-            requests: 0,
-            keys: 0,
-            errors: 0,
-            mismatches: 0,
-            first_error: None,
-            cpu: CpuUse::default(),
-        }
-    }
-
-    fn record(&mut self, latency: Duration) {
-        let us = u64::try_from(latency.as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        self.hist.saturating_record(us);
-    }
-
-    fn record_service(&mut self, latency: Duration) {
-        let us = u64::try_from(latency.as_micros())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        self.service.saturating_record(us);
-    }
-
-    fn error(&mut self, e: String) {
-        self.errors += 1;
-        self.first_error.get_or_insert(e);
-    }
-
-    fn merge(&mut self, o: &Tally) {
-        let _ = self.hist.add(&o.hist);
-        let _ = self.service.add(&o.service);
-        self.requests += o.requests;
-        self.keys += o.keys;
-        self.errors += o.errors;
-        self.mismatches += o.mismatches;
-        if self.first_error.is_none() {
-            self.first_error.clone_from(&o.first_error);
-        }
-    }
+/// The measuring window the arguments ask for, starting at `start`.
+fn window(args: &LoadgenArgs, start: Instant) -> anyhow::Result<Window> {
+    Window::new(start, args.warmup, args.duration).context("--duration / --warmup")
 }
 
 pub(crate) fn run(args: LoadgenArgs) -> anyhow::Result<u8> {
-    if args.duration.is_nan() || args.duration <= 0.0 || args.warmup.is_nan() || args.warmup < 0.0 {
-        bail!("--duration must be positive and --warmup not negative");
-    }
+    // Refuse bad timings before reading any file.
+    window(&args, Instant::now())?;
     if args.tcp_pingpong {
-        let tally = tcp_pingpong(&args)?;
-        return report(&args, "tcp-pingpong", &tally);
-    }
-    if !(0.0..=1.0).contains(&args.hit_ratio) {
-        bail!("--hit-ratio must be between 0 and 1");
+        let (tally, measured, cpu) = tcp_pingpong(&args)?;
+        return report(&args, "tcp-pingpong", &tally, measured, cpu);
     }
     if args.connections == 0 || args.window == 0 || args.batch == Some(0) {
-        bail!("--connections, --window and --batch must be at least 1");
+        anyhow::bail!("--connections, --window and --batch must be at least 1");
     }
-    if let Some(r) = args.rate
-        && (r.is_nan() || r <= 0.0)
-    {
-        bail!("--rate must be positive");
+    if let Some(rate) = args.rate {
+        Schedule::new(window(&args, Instant::now())?, rate).context("--rate")?;
     }
     let keys = args.keys.as_ref().context("--keys is required")?;
-    let items = build_items(keys, &args)?;
+    let stream = KeyStream::from_export(
+        keys,
+        &KeyStreamOptions {
+            seed: args.seed,
+            hit_ratio: args.hit_ratio,
+            max_keys: args.max_keys,
+            skip_invalid: args.skip_invalid,
+        },
+    )
+    .context("cannot draw the queries (--keys, --hit-ratio, --max-keys)")?;
+    if stream.rows_skipped() > 0 {
+        eprintln!(
+            "sltd loadgen: skipped {} invalid rows of {}",
+            stream.rows_skipped(),
+            keys.display()
+        );
+    }
     let threads = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
@@ -366,94 +343,16 @@ pub(crate) fn run(args: LoadgenArgs) -> anyhow::Result<u8> {
     } else {
         "unary"
     };
-    let tally = rt.block_on(drive(&args, items))?;
-    report(&args, mode, &tally)
+    let (tally, measured, cpu) = rt.block_on(drive(&args, stream.queries()))?;
+    report(&args, mode, &tally, measured, cpu)
 }
 
-/// Samples hit keys from the CSV and generates misses, shuffled together
-/// with the requested hit ratio.
-fn build_items(path: &PathBuf, args: &LoadgenArgs) -> anyhow::Result<Vec<Item>> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let reader = sltd_export::ExportReader::new(BufReader::with_capacity(1 << 20, file))
-        .with_context(|| format!("{}", path.display()))?;
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let mut sample: Vec<Record> = Vec::new();
-    // Hashes of every number in the file, to make sure a miss is a miss.
-    // A collision only rejects a candidate miss, never makes a false one.
-    let hasher = std::collections::hash_map::RandomState::new();
-    let hash = |n: &[u8]| hasher.hash_one(n);
-    let mut numbers: HashSet<u64> = HashSet::new();
-    let (mut seen, mut bad) = (0u64, 0u64);
-    for row in reader {
-        match row {
-            Ok(rec) => {
-                numbers.insert(hash(rec.key.number.as_bytes()));
-                seen += 1;
-                if sample.len() < args.max_keys {
-                    sample.push(rec);
-                } else {
-                    let j = rng.random_range(0..seen);
-                    if (j as usize) < args.max_keys {
-                        sample[j as usize] = rec;
-                    }
-                }
-            }
-            Err(e) if e.is_fatal() => return Err(e).context(format!("{}", path.display())),
-            Err(_) => bad += 1,
-        }
-    }
-    if sample.is_empty() && args.hit_ratio > 0.0 {
-        bail!("{}: no usable records to draw hits from", path.display());
-    }
-    if bad > 0 {
-        eprintln!(
-            "sltd loadgen: skipped {bad} invalid rows of {}",
-            path.display()
-        );
-    }
-    let pool = 200_000.min((sample.len() * 4).max(10_000));
-    let mut items = Vec::with_capacity(pool);
-    for i in 0..pool {
-        let hit = !sample.is_empty() && rng.random_bool(args.hit_ratio);
-        let id = String::new();
-        let item = if hit {
-            let r = &sample[i % sample.len()];
-            Item {
-                req: doc_request(id, r.key.number.as_str(), r.key.state.as_str()),
-                hit: true,
-            }
-        } else {
-            let state = sample
-                .get(rng.random_range(0..sample.len().max(1)))
-                .map(|r| r.key.state)
-                .unwrap_or_else(|| sltd_model::IssuingState::normalise("UTO").expect("valid"));
-            let number = loop {
-                let n = sltd_export::generate::random_miss_number(&mut rng, &state);
-                if !numbers.contains(&hash(n.as_bytes())) {
-                    break n;
-                }
-            };
-            Item {
-                req: doc_request(id, number.as_str(), state.as_str()),
-                hit: false,
-            }
-        };
-        items.push(item);
-    }
-    // Spread hits over the pool rather than in sample order.
-    for i in (1..items.len()).rev() {
-        let j = rng.random_range(0..=i);
-        items.swap(i, j);
-    }
-    Ok(items)
-}
-
-fn doc_request(request_id: String, number: &str, state: &str) -> pb::CheckRequest {
+fn doc_request(q: &Query) -> pb::CheckRequest {
     pb::CheckRequest {
-        request_id,
+        request_id: String::new(),
         query: Some(PbQuery::Document(pb::Document {
-            number: number.to_string(),
-            issuing_country: state.to_string(),
+            number: q.key.number.as_str().to_string(),
+            issuing_country: q.key.state.as_str().to_string(),
             document_type: String::new(),
         })),
     }
@@ -468,12 +367,8 @@ fn verdict_ok(resp: &pb::CheckResponse, hit: bool) -> bool {
     resp.verdict == want as i32
 }
 
-/// One request of the current mode: (documents, matched expectations).
-async fn one_call(
-    grpc: &mut Grpc<Channel>,
-    work: &Work,
-    batch: bool,
-) -> Result<(u64, bool), String> {
+/// One request of the current mode.
+async fn one_call(grpc: &mut Grpc<Channel>, work: &Work, batch: bool) -> Outcome {
     ready(grpc).await?;
     if batch {
         let resp: pb::CheckBatchResponse = grpc
@@ -485,13 +380,16 @@ async fn one_call(
             .await
             .map_err(|e| status_text(&e))?
             .into_inner();
-        let ok = resp.results.len() == work.hits.len()
+        let correct = resp.results.len() == work.hits.len()
             && resp
                 .results
                 .iter()
                 .zip(&work.hits)
                 .all(|(r, &hit)| verdict_ok(r, hit));
-        Ok((work.hits.len() as u64, ok))
+        Ok(Answer {
+            keys: work.hits.len() as u64,
+            correct,
+        })
     } else {
         let resp: pb::CheckResponse = grpc
             .unary(
@@ -502,7 +400,10 @@ async fn one_call(
             .await
             .map_err(|e| status_text(&e))?
             .into_inner();
-        Ok((1, verdict_ok(&resp, work.hits[0])))
+        Ok(Answer {
+            keys: 1,
+            correct: verdict_ok(&resp, work.hits[0]),
+        })
     }
 }
 
@@ -520,206 +421,87 @@ async fn connect_all(args: &LoadgenArgs) -> anyhow::Result<Vec<Grpc<Channel>>> {
     Ok(clients)
 }
 
-async fn drive(args: &LoadgenArgs, items: Vec<Item>) -> anyhow::Result<Tally> {
-    let clients = connect_all(args).await?;
-    let warmup = Duration::from_secs_f64(args.warmup);
-    let measure = Duration::from_secs_f64(args.duration);
+async fn drive(args: &LoadgenArgs, queries: &[Query]) -> anyhow::Result<(Tally, Duration, CpuUse)> {
+    let clients = Arc::new(connect_all(args).await?);
     let pool = Arc::new(work_pool(
-        &items,
+        queries,
         if args.stream { None } else { args.batch },
     ));
-    if args.stream {
-        return drive_stream(args, clients, pool, warmup, measure).await;
-    }
-    match args.rate {
-        Some(rate) => drive_open(args, clients, pool, rate, warmup, measure).await,
-        None => drive_closed(args, clients, pool, warmup, measure).await,
-    }
-}
-
-async fn drive_closed(
-    args: &LoadgenArgs,
-    clients: Vec<Grpc<Channel>>,
-    pool: Arc<Vec<Work>>,
-    warmup: Duration,
-    measure: Duration,
-) -> anyhow::Result<Tally> {
-    let concurrency = args.concurrency.unwrap_or(16).max(1);
-    let t0 = Instant::now();
-    let (measure_from, end) = (t0 + warmup, t0 + warmup + measure);
-    let cpu = sample_cpu(args.server_pid, measure_from, end);
-    let batch = args.batch.is_some();
-    let mut tasks = Vec::new();
-    for w in 0..concurrency {
-        let mut client = clients[w % clients.len()].clone();
-        let pool = Arc::clone(&pool);
-        tasks.push(tokio::spawn(async move {
-            let mut tally = Tally::new();
-            // Workers start at different places in the pool.
-            let mut next = w * pool.len() / concurrency;
-            loop {
-                let sent = Instant::now();
-                if sent >= end {
-                    break;
-                }
-                let result = one_call(&mut client, &pool[next % pool.len()], batch).await;
-                next += 1;
-                if sent < measure_from {
-                    continue;
-                }
-                tally.requests += 1;
-                match result {
-                    Ok((keys, ok)) => {
-                        tally.record(sent.elapsed());
-                        tally.keys += keys;
-                        tally.mismatches += u64::from(!ok);
-                    }
-                    Err(e) => tally.error(e),
-                }
-            }
-            tally
-        }));
-    }
-    let mut total = Tally::new();
-    for t in tasks {
-        total.merge(&t.await?);
-    }
-    total.cpu = cpu.join().unwrap_or_default();
-    Ok(total)
-}
-
-async fn drive_open(
-    args: &LoadgenArgs,
-    clients: Vec<Grpc<Channel>>,
-    pool: Arc<Vec<Work>>,
-    rate: f64,
-    warmup: Duration,
-    measure: Duration,
-) -> anyhow::Result<Tally> {
-    let interval = Duration::from_secs_f64(1.0 / rate);
-    let shared = Arc::new(Mutex::new(Tally::new()));
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let outstanding = Arc::new(AtomicU64::new(0));
-    let handle = tokio::runtime::Handle::current();
-    let batch = args.batch.is_some();
-    let max_in_flight = args.max_in_flight;
-    let t0 = Instant::now() + Duration::from_millis(50);
-    let (measure_from, end) = (t0 + warmup, t0 + warmup + measure);
-    let cpu = sample_cpu(args.server_pid, measure_from, end);
-    let pacer = {
-        let shared = Arc::clone(&shared);
-        let in_flight = Arc::clone(&in_flight);
-        let outstanding = Arc::clone(&outstanding);
-        // A dedicated OS thread keeps the schedule: the async timer wheel has
-        // a 1 ms granularity, too coarse at 10k req/s. Lateness of this
-        // thread is charged to the latency, not hidden.
-        std::thread::spawn(move || {
-            let mut i: u64 = 0;
-            loop {
-                let intended = t0 + interval.mul_f64(i as f64);
-                if intended >= end {
-                    break;
-                }
-                let now = Instant::now();
-                if intended > now {
-                    std::thread::sleep(intended - now);
-                }
-                let measured = intended >= measure_from;
-                if in_flight.load(Ordering::Relaxed) >= max_in_flight {
-                    if measured {
-                        let mut t = shared.lock().unwrap_or_else(|p| p.into_inner());
-                        t.requests += 1;
-                        t.error("client overloaded: --max-in-flight reached".into());
-                    }
-                    i += 1;
-                    continue;
-                }
-                in_flight.fetch_add(1, Ordering::Relaxed);
-                outstanding.fetch_add(1, Ordering::Relaxed);
-                let mut client = clients[i as usize % clients.len()].clone();
-                let pool = Arc::clone(&pool);
-                let shared = Arc::clone(&shared);
-                let in_flight = Arc::clone(&in_flight);
-                let outstanding = Arc::clone(&outstanding);
-                handle.spawn(async move {
-                    let work = &pool[i as usize % pool.len()];
-                    let sent = Instant::now();
-                    let result = one_call(&mut client, work, batch).await;
-                    let latency = intended.elapsed();
-                    let service = sent.elapsed();
-                    in_flight.fetch_sub(1, Ordering::Relaxed);
-                    if measured {
-                        let mut t = shared.lock().unwrap_or_else(|p| p.into_inner());
-                        t.requests += 1;
-                        match result {
-                            Ok((keys, ok)) => {
-                                t.record(latency);
-                                t.record_service(service);
-                                t.keys += keys;
-                                t.mismatches += u64::from(!ok);
-                            }
-                            Err(e) => t.error(e),
-                        }
-                    }
-                    outstanding.fetch_sub(1, Ordering::Relaxed);
-                });
-                i += 1;
-            }
-        })
+    // Open loop: a short lead, so that the first requests are not late.
+    let lead = if args.rate.is_some() {
+        Duration::from_millis(50)
+    } else {
+        Duration::ZERO
     };
-    tokio::task::spawn_blocking(move || pacer.join())
+    let window = window(args, Instant::now() + lead)?;
+    stop_on_ctrl_c(window.stop_handle())?;
+    eprintln!(
+        "sltd loadgen: {} queries drawn; measuring {} s after {} s of warm-up (Ctrl-C stops early)",
+        queries.len(),
+        args.duration,
+        args.warmup
+    );
+    let cpu = sample_cpu(args.server_pid, window.clone());
+    let batch = args.batch.is_some();
+    let tally = if args.stream {
+        drive_stream(args, &clients, &pool, &window).await?
+    } else if let Some(rate) = args.rate {
+        let run = OpenLoop {
+            schedule: Schedule::new(window.clone(), rate)?,
+            max_in_flight: args.max_in_flight,
+            // The last requests finish within the client timeout.
+            drain: Duration::from_secs_f64(args.conn.timeout + 1.0),
+        };
+        sltd_load::open_loop(run, move |i| {
+            let mut client = clients[i as usize % clients.len()].clone();
+            let pool = Arc::clone(&pool);
+            async move { one_call(&mut client, &pool[i as usize % pool.len()], batch).await }
+        })
         .await?
-        .map_err(|_| anyhow::anyhow!("the pacer thread panicked"))?;
-    // Let the last requests finish (bounded by the client timeout).
-    let deadline = Instant::now() + Duration::from_secs_f64(args.conn.timeout + 1.0);
-    while outstanding.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let mut total = Tally::new();
-    total.merge(&shared.lock().unwrap_or_else(|p| p.into_inner()));
-    let left = outstanding.load(Ordering::Relaxed);
-    if left > 0 {
-        total.requests += left;
-        total.errors += left;
-        total
-            .first_error
-            .get_or_insert_with(|| format!("{left} requests unanswered at the end"));
-    }
-    total.cpu = cpu.join().unwrap_or_default();
-    Ok(total)
+    } else {
+        let workers = args.concurrency.unwrap_or(16).max(1);
+        sltd_load::closed_loop(window.clone(), workers, move |w, n| {
+            let mut client = clients[w % clients.len()].clone();
+            let pool = Arc::clone(&pool);
+            // Workers start at different places in the pool.
+            let at = w * pool.len() / workers + n as usize;
+            async move { one_call(&mut client, &pool[at % pool.len()], batch).await }
+        })
+        .await?
+    };
+    let cpu = cpu.join().unwrap_or_default();
+    Ok((tally, window.measured(), cpu))
 }
 
 async fn drive_stream(
     args: &LoadgenArgs,
-    clients: Vec<Grpc<Channel>>,
-    pool: Arc<Vec<Work>>,
-    warmup: Duration,
-    measure: Duration,
+    clients: &[Grpc<Channel>],
+    pool: &Arc<Vec<Work>>,
+    window: &Window,
 ) -> anyhow::Result<Tally> {
     let streams = args.concurrency.unwrap_or(4).max(1);
-    let window = args.window;
-    let t0 = Instant::now();
-    let (measure_from, end) = (t0 + warmup, t0 + warmup + measure);
-    let cpu = sample_cpu(args.server_pid, measure_from, end);
+    let in_flight = args.window;
     let mut tasks = Vec::new();
     for s in 0..streams {
         let mut client = clients[s % clients.len()].clone();
-        let pool = Arc::clone(&pool);
+        let pool = Arc::clone(pool);
+        let window = window.clone();
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::new();
             // (send time, expected hit), in send order: answers come back in
             // the same order.
             let pending: Arc<Mutex<VecDeque<(Instant, bool)>>> =
-                Arc::new(Mutex::new(VecDeque::with_capacity(window)));
-            let permits = Arc::new(tokio::sync::Semaphore::new(window));
-            let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(window);
+                Arc::new(Mutex::new(VecDeque::with_capacity(in_flight)));
+            let permits = Arc::new(tokio::sync::Semaphore::new(in_flight));
+            let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(in_flight);
             let sender = {
                 let pending = Arc::clone(&pending);
                 let permits = Arc::clone(&permits);
                 let pool = Arc::clone(&pool);
+                let window = window.clone();
                 tokio::spawn(async move {
                     let mut next = s * pool.len() / streams;
-                    while Instant::now() < end {
+                    while !window.is_over(Instant::now()) {
                         let Ok(permit) = permits.acquire().await else {
                             break;
                         };
@@ -750,8 +532,7 @@ async fn drive_stream(
             let mut responses = match opened {
                 Ok(r) => r.into_inner(),
                 Err(e) => {
-                    tally.requests += 1;
-                    tally.error(e);
+                    tally.failed(e);
                     sender.abort();
                     return tally;
                 }
@@ -764,15 +545,13 @@ async fn drive_stream(
                             .unwrap_or_else(|p| p.into_inner())
                             .pop_front()
                         else {
-                            tally.error("an answer without a request".into());
+                            tally.error("an answer without a request");
                             break;
                         };
                         permits.add_permits(1);
-                        if sent >= measure_from {
-                            tally.requests += 1;
-                            tally.keys += 1;
-                            tally.record(sent.elapsed());
-                            tally.mismatches += u64::from(!verdict_ok(&resp, hit));
+                        if window.is_measured(sent) {
+                            let correct = verdict_ok(&resp, hit);
+                            tally.record(Ok(Answer { keys: 1, correct }), sent.elapsed());
                         }
                     }
                     Ok(None) => break,
@@ -784,11 +563,7 @@ async fn drive_stream(
             }
             let _ = sender.await;
             let left = pending.lock().unwrap_or_else(|p| p.into_inner()).len() as u64;
-            if left > 0 {
-                tally.requests += left;
-                tally.error(format!("{left} stream messages unanswered"));
-                tally.errors += left - 1;
-            }
+            tally.unanswered(left);
             tally
         }));
     }
@@ -796,12 +571,11 @@ async fn drive_stream(
     for t in tasks {
         total.merge(&t.await?);
     }
-    total.cpu = cpu.join().unwrap_or_default();
     Ok(total)
 }
 
 /// Plain TCP ping-pong over loopback: the transport floor under any RPC.
-fn tcp_pingpong(args: &LoadgenArgs) -> anyhow::Result<Tally> {
+fn tcp_pingpong(args: &LoadgenArgs) -> anyhow::Result<(Tally, Duration, CpuUse)> {
     const MSG: usize = 64;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
@@ -827,14 +601,12 @@ fn tcp_pingpong(args: &LoadgenArgs) -> anyhow::Result<Tally> {
             let _ = h.join();
         }
     });
-    let warmup = Duration::from_secs_f64(args.warmup);
-    let measure = Duration::from_secs_f64(args.duration);
-    let t0 = Instant::now();
-    let (measure_from, end) = (t0 + warmup, t0 + warmup + measure);
-    let cpu = sample_cpu(args.server_pid, measure_from, end);
+    let window = window(args, Instant::now())?;
+    let cpu = sample_cpu(args.server_pid, window.clone());
     let mut clients = Vec::new();
     for _ in 0..connections {
         let stop = Arc::clone(&stop);
+        let window = window.clone();
         let mut s = TcpStream::connect(addr)?;
         s.set_nodelay(true)?;
         clients.push(std::thread::spawn(move || {
@@ -842,17 +614,19 @@ fn tcp_pingpong(args: &LoadgenArgs) -> anyhow::Result<Tally> {
             let mut buf = [7u8; MSG];
             while !stop.load(Ordering::Relaxed) {
                 let sent = Instant::now();
-                if sent >= end {
+                if window.is_over(sent) {
                     break;
                 }
                 if let Err(e) = s.write_all(&buf).and_then(|_| s.read_exact(&mut buf)) {
                     tally.error(e.to_string());
                     break;
                 }
-                if sent >= measure_from {
-                    tally.requests += 1;
-                    tally.keys += 1;
-                    tally.record(sent.elapsed());
+                if window.is_measured(sent) {
+                    let answer = Answer {
+                        keys: 1,
+                        correct: true,
+                    };
+                    tally.record(Ok(answer), sent.elapsed());
                 }
             }
             tally
@@ -867,50 +641,43 @@ fn tcp_pingpong(args: &LoadgenArgs) -> anyhow::Result<Tally> {
     }
     stop.store(true, Ordering::Relaxed);
     let _ = echo.join();
-    total.cpu = cpu.join().unwrap_or_default();
-    Ok(total)
+    let cpu = cpu.join().unwrap_or_default();
+    Ok((total, window.measured(), cpu))
 }
 
-fn report(args: &LoadgenArgs, mode: &str, t: &Tally) -> anyhow::Result<u8> {
-    let secs = args.duration;
-    let q = |p: f64| t.hist.value_at_quantile(p);
+fn report(
+    args: &LoadgenArgs,
+    mode: &str,
+    t: &Tally,
+    measured: Duration,
+    cpu: CpuUse,
+) -> anyhow::Result<u8> {
+    let secs = measured.as_secs_f64();
     let (loop_kind, concurrency) = match (args.rate, mode) {
         (Some(_), _) => ("open", None),
         (None, "stream") => ("closed", Some(args.concurrency.unwrap_or(4))),
         (None, "tcp-pingpong") => ("closed", Some(args.concurrency.unwrap_or(1))),
         (None, _) => ("closed", Some(args.concurrency.unwrap_or(16))),
     };
-    let v = json!({
+    let pingpong = mode == "tcp-pingpong";
+    let per_second = |c: f64| (secs > 0.0).then(|| c / secs);
+    let mut v = json!({
         "mode": mode,
         "loop": loop_kind,
-        "server": if mode == "tcp-pingpong" { None } else { Some(&args.conn.server) },
+        "server": (!pingpong).then_some(&args.conn.server),
         "rate": args.rate,
         "concurrency": concurrency,
-        "connections": if mode == "tcp-pingpong" { None } else { Some(args.connections) },
+        "connections": (!pingpong).then_some(args.connections),
         "batch": args.batch,
         "window": (mode == "stream").then_some(args.window),
-        "hit_ratio": (mode != "tcp-pingpong").then_some(args.hit_ratio),
-        "duration_s": secs,
-        "requests": t.requests,
-        "keys": t.keys,
-        "errors": t.errors,
-        "mismatches": t.mismatches,
-        "throughput_rps": t.requests as f64 / secs,
-        "keys_per_s": t.keys as f64 / secs,
-        "mean_us": t.hist.mean(),
-        "p50_us": q(0.50),
-        "p90_us": q(0.90),
-        "p99_us": q(0.99),
-        "p999_us": q(0.999),
-        "max_us": t.hist.max(),
-        "service_p50_us": (args.rate.is_some()).then(|| t.service.value_at_quantile(0.5)),
-        "service_p99_us": (args.rate.is_some()).then(|| t.service.value_at_quantile(0.99)),
-        "service_p999_us": (args.rate.is_some()).then(|| t.service.value_at_quantile(0.999)),
-        "first_error": t.first_error,
-        "client_cpu_cores": t.cpu.client.map(|c| c / secs),
-        "server_cpu_cores": t.cpu.server.map(|c| c / secs),
-        "server_cpu_us_per_key": t.cpu.server.filter(|_| t.keys > 0).map(|c| c * 1e6 / t.keys as f64),
+        "hit_ratio": (!pingpong).then_some(args.hit_ratio),
+        "client_cpu_cores": cpu.client.and_then(per_second),
+        "server_cpu_cores": cpu.server.and_then(per_second),
+        "server_cpu_us_per_key": cpu.server.filter(|_| t.keys() > 0).map(|c| c * 1e6 / t.keys() as f64),
     });
+    if let Value::Object(m) = &mut v {
+        m.extend(t.summary(measured));
+    }
     if args.json {
         println!("{v}");
     } else {
@@ -919,51 +686,44 @@ fn report(args: &LoadgenArgs, mode: &str, t: &Tally) -> anyhow::Result<u8> {
             (None, Some(c)) => format!("closed loop, concurrency {c}"),
             _ => String::new(),
         };
-        println!("sltd loadgen: {mode}, {target}, {secs} s measured");
+        println!("sltd loadgen: {mode}, {target}, {secs:.3} s measured");
         println!(
             "  requests {}  keys {}  errors {}  mismatches {}",
-            t.requests, t.keys, t.errors, t.mismatches
+            t.requests(),
+            t.keys(),
+            t.errors(),
+            t.mismatches()
         );
         println!(
             "  throughput {:.0} req/s, {:.0} keys/s",
-            t.requests as f64 / secs,
-            t.keys as f64 / secs
+            v["throughput_rps"].as_f64().unwrap_or_default(),
+            v["keys_per_s"].as_f64().unwrap_or_default()
         );
+        let l = t.latency();
         println!(
             "  latency us: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  mean {:.1}",
-            q(0.50),
-            q(0.90),
-            q(0.99),
-            q(0.999),
-            t.hist.max(),
-            t.hist.mean()
+            l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us, l.mean_us
         );
-        if args.rate.is_some() {
+        if let Some(s) = t.service() {
             println!(
                 "  from the actual send (excludes the load generator's own lateness): p50 {}  p99 {}  p99.9 {}",
-                t.service.value_at_quantile(0.5),
-                t.service.value_at_quantile(0.99),
-                t.service.value_at_quantile(0.999)
+                s.p50_us, s.p99_us, s.p999_us
             );
         }
-        if let Some(c) = t.cpu.client {
-            print!("  CPU: load generator {:.2} cores", c / secs);
-            if let Some(sv) = t.cpu.server {
+        if let Some(c) = cpu.client.and_then(per_second) {
+            print!("  CPU: load generator {c:.2} cores");
+            if let Some(sv) = cpu.server {
                 print!(
                     ", daemon {:.2} cores ({:.1} us per document)",
-                    sv / secs,
-                    sv * 1e6 / t.keys.max(1) as f64
+                    per_second(sv).unwrap_or_default(),
+                    sv * 1e6 / t.keys().max(1) as f64
                 );
             }
             println!();
         }
-        if let Some(e) = &t.first_error {
+        if let Some(e) = t.first_error() {
             println!("  first error: {e}");
         }
     }
-    Ok(if t.errors == 0 && t.mismatches == 0 && t.requests > 0 {
-        0
-    } else {
-        EXIT_ERROR
-    })
+    Ok(if t.passed() { 0 } else { EXIT_ERROR })
 }

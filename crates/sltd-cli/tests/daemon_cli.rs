@@ -1,14 +1,13 @@
 //! `sltd check` and `sltd loadgen` against a daemon started in this test
 //! process on 127.0.0.1:0.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sltd_index::{BuildOptions, IndexBuilder};
 use sltd_server::{AuditLog, Config, Daemon, IndexFileSource};
-
-const SLTD: &str = env!("CARGO_BIN_EXE_sltd");
+use sltd_testkit::fixtures::{TD3, now, records, write_export, write_index};
+use sltd_testkit::pki::Pki;
+use sltd_testkit::process::{Program, Run};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -25,24 +24,11 @@ fn fixture() -> Fixture {
 /// As [`fixture`], with `config`; `dir` holds files the config refers to.
 fn fixture_with(config: Config, dir: Option<tempfile::TempDir>) -> Fixture {
     let dir = dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
-    let records: Vec<_> = sltd_export::generate::generate(3_004, 11).collect();
+    let records = records(3_000);
     let csv = dir.path().join("export.csv");
-    let mut w = sltd_export::ExportWriter::new(std::fs::File::create(&csv).unwrap()).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let mut b = IndexBuilder::new(BuildOptions {
-        created_at: now,
-        ..BuildOptions::default()
-    });
-    for r in &records {
-        w.write(r).unwrap();
-        b.push(*r);
-    }
-    w.finish().unwrap();
+    write_export(&csv, &records);
     let index = dir.path().join("index.sltd");
-    sltd_index::write_atomically(&index, &b.finish().unwrap().bytes).unwrap();
+    write_index(&index, &records, now());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -73,16 +59,14 @@ fn fixture_with(config: Config, dir: Option<tempfile::TempDir>) -> Fixture {
 }
 
 fn sltd(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(SLTD).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    let Run {
+        status,
+        stdout,
+        stderr,
+        ..
+    } = Program::at(env!("CARGO_BIN_EXE_sltd")).run(args);
+    (status.code().unwrap_or(-1), stdout, stderr)
 }
-
-const TD3: &str =
-    "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10";
 
 #[test]
 fn check_exit_codes_and_output() {
@@ -269,6 +253,57 @@ fn loadgen_modes_check_every_answer() {
 }
 
 #[test]
+fn loadgen_refuses_bad_rows_unless_asked_to_skip_them_and_an_empty_export() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    let mut text = std::fs::read_to_string(&f.csv).unwrap();
+    text.push_str("UTO,P,AB.12,stolen,2024-01-02,R2\n");
+    std::fs::write(&bad, &text).unwrap();
+    let bad_line = text.lines().count();
+    let run = |keys: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "loadgen",
+            "--server",
+            &f.server,
+            "--keys",
+            keys.to_str().unwrap(),
+            "--duration",
+            "0.3",
+            "--warmup",
+            "0",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        sltd(&args)
+    };
+    let (code, out, err) = run(&bad, &[]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains(&format!("line {bad_line}: document_number")),
+        "{err}"
+    );
+    assert!(out.is_empty(), "nothing may be measured: {out}");
+
+    let (code, out, err) = run(&bad, &["--skip-invalid"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("skipped 1 invalid rows"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (v["errors"].as_u64(), v["mismatches"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, text.lines().next().unwrap().to_string() + "\n").unwrap();
+    for ratio in ["0", "0.5"] {
+        let (code, out, err) = run(&empty, &["--hit-ratio", ratio]);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(err.contains("no records to draw queries from"), "{err}");
+    }
+}
+
+#[test]
 fn loadgen_tcp_pingpong() {
     let (code, out, err) = sltd(&[
         "loadgen",
@@ -288,39 +323,13 @@ fn loadgen_tcp_pingpong() {
 
 #[test]
 fn check_over_mutual_tls() {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let dir = tempfile::tempdir().unwrap();
-    let w = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "test CA");
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_pem = ca_params.self_signed(&ca_key).unwrap().pem();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let leaf = |names: Vec<String>, cn: &str| {
-        let mut p = CertificateParams::new(names).unwrap();
-        p.distinguished_name.push(DnType::CommonName, cn);
-        let key = KeyPair::generate().unwrap();
-        (
-            p.signed_by(&key, &issuer).unwrap().pem(),
-            key.serialize_pem(),
-        )
-    };
-    let (server_cert, server_key) = leaf(vec!["localhost".into()], "sltdd");
-    let (client_cert, client_key) = leaf(vec![], "desk-7");
-    let ca = w("ca.pem", &ca_pem);
+    let pki = Pki::new().write(dir.path());
     let mut config = Config::default();
-    config.tls.cert = Some(w("server.pem", &server_cert));
-    config.tls.key = Some(w("server.key", &server_key));
-    config.tls.client_ca = Some(ca.clone());
-    let client_cert = w("client.pem", &client_cert);
-    let client_key = w("client.key", &client_key);
+    config.tls.cert = Some(pki.server_cert.clone());
+    config.tls.key = Some(pki.server_key.clone());
+    config.tls.client_ca = Some(pki.ca.clone());
+    let (ca, client_cert, client_key) = (pki.ca, pki.client_cert, pki.client_key);
     let f = fixture_with(config, Some(dir));
     let server = f.server.replace("http://", "https://");
     let ca = ca.to_str().unwrap();

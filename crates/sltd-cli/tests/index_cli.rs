@@ -2,21 +2,20 @@
 //! statuses, messages, and files on disk.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn sltd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sltd"))
-        .args(args)
-        .output()
-        .expect("sltd runs")
+use sltd_testkit::fixtures::TD3;
+use sltd_testkit::process::{Program, Run};
+
+fn sltd(args: &[&str]) -> Run {
+    Program::at(env!("CARGO_BIN_EXE_sltd")).run(args)
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
+fn stdout(o: &Run) -> String {
+    o.stdout.clone()
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+fn stderr(o: &Run) -> String {
+    o.stderr.clone()
 }
 
 fn p(path: &Path) -> &str {
@@ -140,7 +139,7 @@ fn json_answers_carry_the_record_and_the_data_set() {
 #[test]
 fn mrz_queries_show_fields_and_check_digits() {
     let f = built("500");
-    let td3 = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10";
+    let td3 = TD3;
     let o = sltd(&["index", "query", "--index", p(&f.index), "--mrz", td3]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);

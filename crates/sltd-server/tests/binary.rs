@@ -4,30 +4,26 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use sltd_proto::v1 as pb;
+use sltd_testkit::process::{Program, Run};
+use sltd_testkit::sltdd::Sltdd;
 
-const SLTDD: &str = env!("CARGO_BIN_EXE_sltdd");
+fn sltdd() -> Program {
+    Program::at(env!("CARGO_BIN_EXE_sltdd"))
+}
 
 fn run_to_end(args: &[&str]) -> (i32, String) {
-    let out = Command::new(SLTDD)
-        .args(args)
-        .env_remove("SLTDD_CONFIG")
-        .env_remove("SLTDD_INDEX")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    let Run {
+        status,
+        stdout,
+        stderr,
+        ..
+    } = sltdd().run(args);
+    (status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
 }
 
 #[test]
@@ -123,88 +119,6 @@ fn check_config_verifies_the_index() {
     assert!(text.contains("checksum"), "{text}");
 }
 
-/// A running `sltdd` whose output is collected line by line.
-struct Daemon {
-    child: Child,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-fn collect(r: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let l = Arc::clone(&lines);
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines() {
-            let Ok(line) = line else { break };
-            l.lock().unwrap().push(line);
-        }
-    });
-    lines
-}
-
-impl Daemon {
-    fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(SLTDD)
-            .args(args)
-            .env_remove("SLTDD_CONFIG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
-        Self {
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    /// The addresses from the "listening" log line.
-    fn addresses(&self) -> (String, String) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            for line in self.stderr.lock().unwrap().iter() {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
-                    && v["message"]
-                        .as_str()
-                        .is_some_and(|m| m.starts_with("listening"))
-                {
-                    return (
-                        v["grpc"].as_str().unwrap().to_string(),
-                        v["admin"].as_str().unwrap().to_string(),
-                    );
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("no listening line: {:?}", self.stderr.lock().unwrap());
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig}");
-    }
-
-    fn all_output(&self) -> String {
-        let mut s = self.stdout.lock().unwrap().join("\n");
-        s.push('\n');
-        s.push_str(&self.stderr.lock().unwrap().join("\n"));
-        s
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
@@ -213,34 +127,22 @@ fn read(path: &Path) -> String {
 async fn signals_audit_rotation_and_no_missed_number_in_any_output() {
     let (dir, index, mut recs) = temp_index(2_000);
     let audit = dir.path().join("audit.jsonl");
-    let mut daemon = Daemon::start(&[
-        "--index",
-        index.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "127.0.0.1:0",
-        "--audit-log",
-        audit.to_str().unwrap(),
-        "--log-format",
-        "json",
-        // As chatty as it gets: even debug logs must not carry a miss.
-        "--log-filter",
-        "debug",
-        // Reloads only on SIGHUP here.
-        "--no-watch",
-    ]);
-    let (grpc, admin) = daemon.addresses();
-    let admin: std::net::SocketAddr = admin.parse().unwrap();
-    assert!(
-        eventually(30, || async {
-            http(admin, "GET", "/readyz").await.0 == 200
-        })
-        .await,
-        "{}",
-        daemon.all_output()
+    let mut daemon = Sltdd::start(
+        &sltdd(),
+        &[
+            "--index",
+            index.to_str().unwrap(),
+            "--audit-log",
+            audit.to_str().unwrap(),
+            // As chatty as it gets: even debug logs must not carry a miss.
+            "--log-filter",
+            "debug",
+            // Reloads only on SIGHUP here.
+            "--no-watch",
+        ],
     );
-    let mut c = sltd_proto::v1::lookup_client::LookupClient::connect(format!("http://{grpc}"))
+    daemon.wait_ready();
+    let mut c = sltd_proto::v1::lookup_client::LookupClient::connect(daemon.url())
         .await
         .unwrap();
     let numbers: std::collections::HashSet<String> =
@@ -299,7 +201,7 @@ async fn signals_audit_rotation_and_no_missed_number_in_any_output() {
         ..recs[0]
     });
     write_index(&index, &recs, now());
-    daemon.signal("-HUP");
+    daemon.process().signal("HUP");
     let mut c2 = c.clone();
     assert!(
         eventually(10, || {
@@ -313,7 +215,7 @@ async fn signals_audit_rotation_and_no_missed_number_in_any_output() {
         })
         .await,
         "SIGHUP did not reload: {}",
-        daemon.all_output()
+        daemon.process().output()
     );
     c2.check(doc("hit-2", "D23145890", "UTO", ""))
         .await
@@ -326,22 +228,14 @@ async fn signals_audit_rotation_and_no_missed_number_in_any_output() {
     assert!(read(&audit).contains("hit-2"), "audit not reopened");
 
     // SIGTERM: drains and exits 0.
-    daemon.signal("-TERM");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = daemon.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "sltdd did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    daemon.process().signal("TERM");
+    // Waits for the pipes to be read to the end too.
+    let status = daemon.process_mut().wait_exit(Duration::from_secs(60));
     assert!(status.success(), "{status:?}");
-    // Let the reader threads drain the pipes.
-    std::thread::sleep(Duration::from_millis(200));
 
     let everything = format!(
         "{}\n{}\n{}",
-        daemon.all_output(),
+        daemon.process().output(),
         read(&audit),
         read(&rotated)
     );

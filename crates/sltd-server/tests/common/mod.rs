@@ -1,51 +1,25 @@
-//! Shared helpers for the daemon's end-to-end tests: small index files, a
-//! server on 127.0.0.1:0, a gRPC client and a bare HTTP/1.1 client for the
-//! admin listener.
+//! Helpers of the daemon's in-process tests: a server on 127.0.0.1:0, gRPC
+//! requests, the admin listener over HTTP. Fixtures (records, index files,
+//! the specimen MRZ texts) come from `sltd-testkit`, shared with the other
+//! crates' tests.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sltd_index::{BuildOptions, IndexBuilder};
-use sltd_model::Record;
 use sltd_proto::v1 as pb;
 use sltd_proto::v1::lookup_client::LookupClient;
 use sltd_server::{AuditLog, Config, Daemon, DatasetSource, IndexFileSource};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+pub use sltd_testkit::fixtures::{
+    MRV_A, MRV_B, TD1, TD2, TD3, miss_number, now, records, temp_index, write_index,
+};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
-
-/// The specimens plus `generated` generated records (seed 7).
-pub fn records(generated: u64) -> Vec<Record> {
-    let specimens = sltd_export::generate::specimen_records().len() as u64;
-    sltd_export::generate::generate(specimens + generated, 7).collect()
-}
-
-/// Writes an index of `records` to `path` by rename, as a publisher would.
-pub fn write_index(path: &Path, records: &[Record], created_at: i64) {
-    let mut b = IndexBuilder::new(BuildOptions {
-        created_at,
-        ..BuildOptions::default()
-    });
-    for r in records {
-        b.push(*r);
-    }
-    let built = b.finish().expect("build index");
-    sltd_index::write_atomically(path, &built.bytes).expect("write index");
-}
-
-/// Now, Unix seconds.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 /// A daemon running on 127.0.0.1:0 until dropped or stopped.
 pub struct TestServer {
@@ -128,24 +102,11 @@ impl TestServer {
 
 /// A plain HTTP/1.1 request to the admin listener: (status, body).
 pub async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).await.expect("connect admin");
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    let (method, path) = (method.to_string(), path.to_string());
+    tokio::task::spawn_blocking(move || sltd_testkit::http::request(addr, &method, &path))
+        .await
+        .expect("the request thread")
+        .expect("an answer from the admin listener")
 }
 
 pub fn doc(request_id: &str, number: &str, country: &str, ty: &str) -> pb::CheckRequest {
@@ -166,6 +127,11 @@ pub fn mrz(request_id: &str, text: &str) -> pb::CheckRequest {
     }
 }
 
+/// The verdict of an answer.
+pub fn verdict(r: &pb::CheckResponse) -> pb::Verdict {
+    pb::Verdict::try_from(r.verdict).unwrap()
+}
+
 /// Polls `cond` every 20 ms for up to `secs` seconds.
 pub async fn eventually<F, Fut>(secs: u64, mut cond: F) -> bool
 where
@@ -180,20 +146,4 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     false
-}
-
-/// A fresh temporary directory with an index of the specimens plus
-/// `generated` records at `index.sltd`.
-pub fn temp_index(generated: u64) -> (tempfile::TempDir, PathBuf, Vec<Record>) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("index.sltd");
-    let recs = records(generated);
-    write_index(&path, &recs, now());
-    (dir, path, recs)
-}
-
-/// Numbers that no generated record has: the generator never produces
-/// the `QQ` prefix followed by this many digits.
-pub fn miss_number(i: usize) -> String {
-    format!("QQZ{i:09}")
 }
