@@ -407,10 +407,21 @@ pub async fn run(
         .max_decoding_message_size(limits.max_message_bytes)
         // Answers can be larger than questions (a batch of hits).
         .max_encoding_message_size(limits.max_message_bytes.saturating_mul(4));
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(sltd_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Both reflection versions: grpcurl and current clients speak v1, while
+    // Python's grpcio-reflection and many GUI clients speak only v1alpha.
+    // Each lists both, so whichever a client asks sees every service.
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(sltd_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflection_builder()
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
         .build_v1()
+        .map_err(|e| ServerError::Reflection(e.to_string()))?;
+    let reflection_v1alpha = reflection_builder()
+        .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
         .map_err(|e| ServerError::Reflection(e.to_string()))?;
     let health = tonic_health::pb::health_server::HealthServer::new(
         HealthService::from_health_reporter(daemon.health.clone()),
@@ -436,6 +447,7 @@ pub async fn run(
         ))
         .add_service(health)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(lookup);
 
     // tonic applies `tcp_nodelay` only to listeners it binds itself, so set

@@ -384,8 +384,17 @@ async fn get_status_reports_the_data_set() {
     server.stop().await;
 }
 
+/// Every reflection service the daemon serves, as a client of that version
+/// sees it.
+const REFLECTION_SERVICES: [&str; 4] = [
+    "sltd.v1.Lookup",
+    "grpc.health.v1.Health",
+    "grpc.reflection.v1.ServerReflection",
+    "grpc.reflection.v1alpha.ServerReflection",
+];
+
 #[tokio::test]
-async fn reflection_lists_the_services() {
+async fn reflection_v1_lists_the_services_and_describes_the_api() {
     use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
     use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
@@ -400,26 +409,79 @@ async fn reflection_lists_the_services() {
         .await
         .unwrap();
     let mut r = ServerReflectionClient::new(channel);
-    let req = ServerReflectionRequest {
+    let reqs = [
+        MessageRequest::ListServices(String::new()),
+        MessageRequest::FileContainingSymbol("sltd.v1.Lookup".into()),
+    ]
+    .map(|m| ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
+        message_request: Some(m),
+    });
     let mut resp = r
-        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .server_reflection_info(tokio_stream::iter(reqs))
         .await
         .unwrap()
         .into_inner();
     let msg = resp.next().await.unwrap().unwrap();
     let Some(MessageResponse::ListServicesResponse(list)) = msg.message_response else {
-        panic!("unexpected reflection answer");
+        panic!("unexpected reflection answer: {msg:?}");
     };
-    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
-    for want in [
-        "sltd.v1.Lookup",
-        "grpc.health.v1.Health",
-        "grpc.reflection.v1.ServerReflection",
-    ] {
-        assert!(names.contains(&want), "{names:?}");
-    }
+    let mut names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    let mut want = REFLECTION_SERVICES.to_vec();
+    want.sort_unstable();
+    assert_eq!(names, want);
+    let msg = resp.next().await.unwrap().unwrap();
+    let Some(MessageResponse::FileDescriptorResponse(files)) = msg.message_response else {
+        panic!("unexpected reflection answer: {msg:?}");
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
+    server.stop().await;
+}
+
+/// What Python's grpcio-reflection and many GUI clients speak.
+#[tokio::test]
+async fn reflection_v1alpha_lists_the_services_and_describes_the_api() {
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+
+    let (_dir, path, _) = temp_index(10);
+    let server =
+        TestServer::start(Config::default(), &path, AuditLog::writer(std::io::sink())).await;
+    let channel = tonic::transport::Channel::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut r = ServerReflectionClient::new(channel);
+    let reqs = [
+        MessageRequest::ListServices(String::new()),
+        MessageRequest::FileContainingSymbol("sltd.v1.CheckRequest".into()),
+    ]
+    .map(|m| ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(m),
+    });
+    let mut resp = r
+        .server_reflection_info(tokio_stream::iter(reqs))
+        .await
+        .unwrap()
+        .into_inner();
+    let msg = resp.next().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = msg.message_response else {
+        panic!("unexpected reflection answer: {msg:?}");
+    };
+    let mut names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    let mut want = REFLECTION_SERVICES.to_vec();
+    want.sort_unstable();
+    assert_eq!(names, want);
+    let msg = resp.next().await.unwrap().unwrap();
+    let Some(MessageResponse::FileDescriptorResponse(files)) = msg.message_response else {
+        panic!("unexpected reflection answer: {msg:?}");
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
     server.stop().await;
 }
