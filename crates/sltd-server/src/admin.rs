@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
 use crate::dataset::unix_now;
+use crate::exposition::Exposition;
 use crate::{Daemon, ReloadOutcome, ReloadTrigger};
 
 pub(crate) fn router(daemon: Arc<Daemon>) -> Router {
@@ -24,7 +25,9 @@ pub(crate) fn router(daemon: Arc<Daemon>) -> Router {
         .with_state(daemon)
 }
 
-async fn metrics(State(d): State<Arc<Daemon>>) -> Response {
+/// The metrics in the format the scraper asks for (see [`Exposition`]).
+async fn metrics(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Response {
+    let format = Exposition::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let now = unix_now();
     let loaded = d.current();
     let freshness = loaded.as_ref().map(|l| {
@@ -36,11 +39,8 @@ async fn metrics(State(d): State<Arc<Daemon>>) -> Response {
         .metrics
         .render(loaded.as_ref().map(|l| &l.dataset), now, freshness);
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        body,
+        [(header::CONTENT_TYPE, format.content_type())],
+        format.render(body),
     )
         .into_response()
 }

@@ -17,6 +17,7 @@ pub mod config;
 mod datadir;
 pub mod dataset;
 pub mod demo;
+pub mod exposition;
 pub mod metrics;
 mod service;
 mod tls;

@@ -5,7 +5,9 @@
 
 use std::sync::atomic::AtomicU64;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use std::fmt::Write as _;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -24,12 +26,54 @@ pub enum Rpc {
     GetStatus,
 }
 
-/// The verdicts, as metric labels.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+/// The verdicts, as metric labels: the API's names (`sltd.v1.Verdict`).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum VerdictLabel {
     Hit,
     NoHit,
     InvalidQuery,
+}
+
+impl VerdictLabel {
+    /// The label value, as the API names the verdict.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictLabel::Hit => "HIT",
+            VerdictLabel::NoHit => "NO_HIT",
+            VerdictLabel::InvalidQuery => "INVALID_QUERY",
+        }
+    }
+}
+
+impl EncodeLabelValue for VerdictLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+/// A gRPC status code as the gRPC specification names it
+/// (`INVALID_ARGUMENT`), for the `code` label.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -46,7 +90,7 @@ struct RpcLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ErrorLabels {
     rpc: Rpc,
-    code: String,
+    code: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -228,7 +272,7 @@ impl Metrics {
         self.errors
             .get_or_create(&ErrorLabels {
                 rpc,
-                code: format!("{code:?}"),
+                code: code_name(code),
             })
             .inc();
     }

@@ -93,14 +93,14 @@ async fn audit_log_records_hits_only() {
 
     let (_, metrics) = http(server.admin, "GET", "/metrics").await;
     assert!(
-        metrics.contains("sltd_checks_total{rpc=\"Check\",verdict=\"NoHit\"} 10"),
+        metrics.contains("sltd_checks_total{rpc=\"Check\",verdict=\"NO_HIT\"} 10"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("sltd_checks_total{rpc=\"Check\",verdict=\"Hit\"} 2"),
+        metrics.contains("sltd_checks_total{rpc=\"Check\",verdict=\"HIT\"} 2"),
         "{metrics}"
     );
-    assert!(metrics.contains("sltd_checks_total{rpc=\"CheckBatch\",verdict=\"NoHit\"} 10"));
+    assert!(metrics.contains("sltd_checks_total{rpc=\"CheckBatch\",verdict=\"NO_HIT\"} 10"));
     assert!(metrics.contains("sltd_batch_size_count 1"));
     assert!(metrics.contains("sltd_rpc_duration_seconds_bucket"));
     assert!(metrics.contains("sltd_dataset_records"));

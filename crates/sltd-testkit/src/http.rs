@@ -58,8 +58,8 @@ mod tests {
     #[test]
     fn metric_sum_adds_every_labelled_sample_of_one_family() {
         let text = "# TYPE sltd_checks_total counter\n\
-                    sltd_checks_total{rpc=\"Check\",verdict=\"Hit\"} 2\n\
-                    sltd_checks_total{rpc=\"Check\",verdict=\"NoHit\"} 10\n\
+                    sltd_checks_total{rpc=\"Check\",verdict=\"HIT\"} 2\n\
+                    sltd_checks_total{rpc=\"Check\",verdict=\"NO_HIT\"} 10\n\
                     sltd_checks_total_extra 100\n\
                     sltd_checks 1000\n";
         assert_eq!(metric_sum(text, "sltd_checks_total"), 12.0);
