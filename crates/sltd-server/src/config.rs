@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+pub use sltd_log::LogFormat;
 
 /// The default public gRPC address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
@@ -42,19 +43,10 @@ pub struct Config {
     pub reload: ReloadConfig,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    #[default]
-    Human,
-    /// One JSON object per line.
-    Json,
-}
-
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
+    /// `text` or `json`, as for every sltd program.
     pub format: LogFormat,
     /// A tracing filter, e.g. `info` or `info,sltd_server=debug`.
     pub filter: Option<String>,
@@ -104,6 +96,11 @@ pub struct Limits {
     pub keepalive_interval_secs: u64,
     /// How long to wait for a keepalive ping's answer before closing.
     pub keepalive_timeout_secs: u64,
+    /// On SIGTERM, how long to go on answering while the health service
+    /// reports NOT_SERVING, before the drain begins: long enough for load
+    /// balancers' health checks to take this replica out, so that no call
+    /// is sent to a closing daemon. 0 drains at once.
+    pub shutdown_delay_ms: u64,
     /// On SIGTERM, how long in-flight calls and open streams may take to
     /// finish before connections are closed.
     pub drain_timeout_ms: u64,
@@ -119,6 +116,7 @@ impl Default for Limits {
             request_timeout_ms: 5_000,
             keepalive_interval_secs: 30,
             keepalive_timeout_secs: 10,
+            shutdown_delay_ms: 0,
             drain_timeout_ms: 10_000,
         }
     }
@@ -127,6 +125,10 @@ impl Default for Limits {
 impl Limits {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_millis(self.shutdown_delay_ms)
     }
 
     pub fn drain_timeout(&self) -> Duration {

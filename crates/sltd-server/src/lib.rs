@@ -467,17 +467,26 @@ pub async fn run(
         let _ = stop_signal.wait_for(|s| *s).await;
     });
     let drain = limits.drain_timeout();
+    let delay = limits.shutdown_delay();
     let d = Arc::clone(&daemon);
     let mut stop_wait = stop_rx.clone();
     let shutdown = async move {
         shutdown.await;
+        d.shutdown_started.store(true, Ordering::SeqCst);
+        // Load balancers see NOT_SERVING first and stop sending; until they
+        // have, calls keep being answered.
+        d.set_serving(false).await;
+        if !delay.is_zero() {
+            tracing::info!(
+                delay_ms = delay.as_millis() as u64,
+                "shutting down: reporting NOT_SERVING, still answering"
+            );
+            tokio::time::sleep(delay).await;
+        }
         tracing::info!(
             drain_ms = drain.as_millis() as u64,
             "shutting down: draining"
         );
-        d.shutdown_started.store(true, Ordering::SeqCst);
-        // Load balancers see NOT_SERVING first and stop sending.
-        d.set_serving(false).await;
         let _ = stop_tx.send(true);
         drop(stop_tx);
     };

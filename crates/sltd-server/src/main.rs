@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use sltd_server::config::{self, Config, LogFormat};
+use sltd_log::LogFormat;
+use sltd_server::config::{self, Config};
 use sltd_server::{
     AuditLog, Daemon, DataDirSource, DatasetSource, IndexFileSource, ReloadTrigger, demo,
 };
@@ -231,18 +232,13 @@ fn settings(cli: &Cli) -> Result<Settings, config::ConfigError> {
     })
 }
 
-fn init_logging(config: &Config) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(config.log.filter.as_deref().unwrap_or("info"))
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Logs go to stderr: stdout may carry the audit trail.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log.format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
+/// Logs go to stderr: stdout may carry the audit trail.
+fn init_logging(config: &Config) -> Result<(), sltd_log::LogError> {
+    sltd_log::init(
+        "sltdd",
+        config.log.format,
+        config.log.filter.as_deref().unwrap_or("info"),
+    )
 }
 
 fn open_audit(config: &Config) -> anyhow::Result<AuditLog> {
@@ -267,18 +263,24 @@ fn main() -> ExitCode {
     let settings = match settings(&cli) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("sltdd: configuration error: {e}");
+            // In the format asked for on the command line, if any: the
+            // config file that would say otherwise is what failed.
+            let _ = sltd_log::init("sltdd", cli.log_format.unwrap_or_default(), "info");
+            sltd_log::report_line("sltdd", "configuration error", &sltd_log::chain(&e));
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    init_logging(&settings.config);
+    if let Err(e) = init_logging(&settings.config) {
+        sltd_log::report_line("sltdd", "configuration error", &sltd_log::chain(&e));
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("sltdd: cannot start the runtime: {e}");
+            sltd_log::report_line("sltdd", "cannot start the runtime", &sltd_log::chain(&e));
             return ExitCode::from(EXIT_FAILURE);
         }
     };
@@ -290,8 +292,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("sltdd: error: {e:#}");
+            sltd_log::report("sltdd", e.as_ref());
             let config_error = e.chain().any(|c| c.is::<config::ConfigError>());
             ExitCode::from(if config_error {
                 EXIT_CONFIG
@@ -346,6 +347,18 @@ async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
 }
 
 async fn serve(cli: &Cli, settings: Settings) -> anyhow::Result<()> {
+    // Configuration problems found now are configuration errors (exit 64),
+    // not failures of a running daemon.
+    let as_config_error = |key: &'static str, reason: String| {
+        anyhow::Error::new(config::ConfigError::Invalid { key, reason })
+    };
+    let audit = open_audit(&settings.config)
+        .map_err(|e| as_config_error("audit.path", format!("{e:#}")))?;
+    sltd_server::check_tls(&settings.config.tls)
+        .map_err(|e| as_config_error("tls", e.to_string()))?;
+    // Listen before building a demo data set: a port in use fails at once.
+    let listener = bind(settings.listen, "gRPC").await?;
+    let admin = bind(settings.admin_listen, "admin").await?;
     // Keeps the demo's temporary directory alive while serving.
     let mut _demo_dir = None;
     let source: Arc<dyn DatasetSource> = match (&settings.config.index, &settings.config.data_dir) {
@@ -358,17 +371,6 @@ async fn serve(cli: &Cli, settings: Settings) -> anyhow::Result<()> {
             Arc::new(IndexFileSource::new(path))
         }
     };
-    // Configuration problems found now are configuration errors (exit 64),
-    // not failures of a running daemon.
-    let as_config_error = |key: &'static str, reason: String| {
-        anyhow::Error::new(config::ConfigError::Invalid { key, reason })
-    };
-    let audit = open_audit(&settings.config)
-        .map_err(|e| as_config_error("audit.path", format!("{e:#}")))?;
-    sltd_server::check_tls(&settings.config.tls)
-        .map_err(|e| as_config_error("tls", e.to_string()))?;
-    let listener = bind(settings.listen, "gRPC").await?;
-    let admin = bind(settings.admin_listen, "admin").await?;
     let grpc_addr = listener.local_addr()?;
     let admin_addr = admin.local_addr()?;
     let daemon = Daemon::new(settings.config.clone(), source, audit);

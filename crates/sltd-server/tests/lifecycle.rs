@@ -195,3 +195,58 @@ async fn shutdown_drain_is_bounded_by_the_drain_timeout() {
     );
     drop(tx);
 }
+
+/// With `shutdown_delay_ms`, a stopping daemon reports NOT_SERVING (gRPC
+/// health and /readyz) while it goes on answering, on open connections and
+/// new ones: a load balancer takes it out before any call can fail.
+#[tokio::test]
+async fn during_the_shutdown_delay_health_says_not_serving_and_checks_are_answered() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let (_dir, path, _) = temp_index(100);
+    let mut config = Config::default();
+    // Far longer than the test: the delay must still be running at its end.
+    config.limits.shutdown_delay_ms = 3_600_000;
+    let mut server = TestServer::start(config, &path, AuditLog::writer(std::io::sink())).await;
+    let mut open = server.client().await;
+    assert!(open.check(doc("", "L898902C3", "UTO", "")).await.is_ok());
+    let channel = tonic::transport::Channel::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = HealthClient::new(channel);
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: "sltd.v1.Lookup".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        watch.next().await.unwrap().unwrap().status,
+        ServingStatus::Serving as i32
+    );
+
+    let _ = server.stop_sender().send(());
+    assert_eq!(
+        watch.next().await.unwrap().unwrap().status,
+        ServingStatus::NotServing as i32
+    );
+    assert_eq!(http(server.admin, "GET", "/readyz").await.0, 503);
+    let r = open
+        .check(doc("", "L898902C3", "UTO", ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(verdict(&r), pb::Verdict::Hit);
+    let mut fresh = server.client().await;
+    let r = fresh
+        .check(doc("", &miss_number(1), "UTO", ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(verdict(&r), pb::Verdict::NoHit);
+}
