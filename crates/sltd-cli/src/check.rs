@@ -95,12 +95,26 @@ async fn run_async(args: CheckArgs) -> anyhow::Result<u8> {
         (None, Some(text)) => PbQuery::Mrz(text.clone()),
         (None, None) => bail!("give --number, --mrz or --batch-file"),
     };
-    let mut client = args.conn.connect().await?;
+    let method = args.conn.method_config("Check")?;
+    let client = args.conn.connect().await?;
     let req = pb::CheckRequest {
         request_id: args.request_id.clone().unwrap_or_default(),
         query: Some(query),
     };
-    let resp = match client.check(req).await {
+    let answer = method
+        .call(
+            |timeout| {
+                let mut client = client.clone();
+                let mut req = tonic::Request::new(req.clone());
+                if let Some(t) = timeout {
+                    req.set_timeout(t);
+                }
+                async move { client.check(req).await }
+            },
+            |_| {},
+        )
+        .await;
+    let resp = match answer {
         Ok(r) => r.into_inner(),
         Err(status) => {
             if args.json {
@@ -195,14 +209,30 @@ async fn check_file(args: &CheckArgs, path: &PathBuf) -> anyhow::Result<u8> {
         bail!("--batch-size must be at least 1");
     }
     let rows = read_batch_file(path)?;
-    let mut client = args.conn.connect().await?;
+    let method = args.conn.method_config("CheckBatch")?;
+    let client = args.conn.connect().await?;
     let mut out = io::stdout().lock();
     let mut all = Vec::with_capacity(rows.len());
     let (mut hits, mut misses, mut invalid) = (0u64, 0u64, 0u64);
     let mut last_dataset = None;
     for chunk in rows.chunks(args.batch_size) {
-        let queries = chunk.iter().map(|(_, q)| q.clone()).collect();
-        let resp = match client.check_batch(pb::CheckBatchRequest { queries }).await {
+        let batch = pb::CheckBatchRequest {
+            queries: chunk.iter().map(|(_, q)| q.clone()).collect(),
+        };
+        let answer = method
+            .call(
+                |timeout| {
+                    let mut client = client.clone();
+                    let mut req = tonic::Request::new(batch.clone());
+                    if let Some(t) = timeout {
+                        req.set_timeout(t);
+                    }
+                    async move { client.check_batch(req).await }
+                },
+                |_| {},
+            )
+            .await;
+        let resp = match answer {
             Ok(r) => r.into_inner(),
             Err(status) => {
                 eprintln!("sltd: {}", status_text(&status));

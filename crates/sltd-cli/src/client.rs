@@ -8,6 +8,8 @@ use anyhow::{Context, bail};
 use sltd_proto::v1::lookup_client::LookupClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
+use crate::retry::{MethodConfig, ServiceConfig};
+
 /// Where the daemon is and how to reach it.
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct ConnectArgs {
@@ -52,7 +54,17 @@ pub(crate) struct ConnectArgs {
     /// seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub(crate) timeout: f64,
+
+    /// gRPC service config (JSON) whose retry policy and timeouts apply to
+    /// the calls, as in grpc-go, grpc-java and grpcio, e.g.
+    /// deploy/cluster/service-config.json: retry a check refused by a
+    /// replica that went away.
+    #[arg(long, env = "SLTD_SERVICE_CONFIG", value_name = "FILE")]
+    pub(crate) service_config: Option<PathBuf>,
 }
+
+/// The service the daemon answers lookups on.
+pub(crate) const LOOKUP_SERVICE: &str = "sltd.v1.Lookup";
 
 impl ConnectArgs {
     /// The endpoint, with TLS configured when the URL is `https://`.
@@ -94,6 +106,18 @@ impl ConnectArgs {
         Ok(ep)
     }
 
+    /// What `--service-config` says about `sltd.v1.Lookup/<method>`; the
+    /// defaults (one attempt, `--timeout`) without it.
+    pub(crate) fn method_config(&self, method: &str) -> anyhow::Result<MethodConfig> {
+        let Some(path) = &self.service_config else {
+            return Ok(MethodConfig::default());
+        };
+        Ok(ServiceConfig::from_file(path)?
+            .method(LOOKUP_SERVICE, method)
+            .cloned()
+            .unwrap_or_default())
+    }
+
     /// One connection (one HTTP/2 connection per call of this function).
     pub(crate) async fn connect(&self) -> anyhow::Result<LookupClient<Channel>> {
         let ep = self.endpoint()?;
@@ -104,6 +128,27 @@ impl ConnectArgs {
         Ok(LookupClient::new(channel)
             .max_decoding_message_size(64 * 1024 * 1024)
             .max_encoding_message_size(64 * 1024 * 1024))
+    }
+}
+
+impl MethodConfig {
+    /// Sends a call made by `attempt` (given the per-attempt timeout, if the
+    /// service config sets one) once, or as often as the retry policy
+    /// says; `on_retry` is told of each failure that is retried.
+    pub(crate) async fn call<T, F, Fut>(
+        &self,
+        mut attempt: F,
+        on_retry: impl FnMut(&tonic::Status),
+    ) -> Result<T, tonic::Status>
+    where
+        F: FnMut(Option<Duration>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+    {
+        let timeout = self.timeout;
+        match &self.retry {
+            Some(policy) => policy.run(|| attempt(timeout), on_retry).await,
+            None => attempt(timeout).await,
+        }
     }
 }
 

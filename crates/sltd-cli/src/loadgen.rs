@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,7 @@ use tonic::transport::Channel;
 
 use crate::EXIT_ERROR;
 use crate::client::ConnectArgs;
+use crate::retry::MethodConfig;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
@@ -302,7 +303,7 @@ pub(crate) fn run(args: LoadgenArgs) -> anyhow::Result<u8> {
     window(&args, Instant::now())?;
     if args.tcp_pingpong {
         let (tally, measured, cpu) = tcp_pingpong(&args)?;
-        return report(&args, "tcp-pingpong", &tally, measured, cpu);
+        return report(&args, "tcp-pingpong", &tally, measured, cpu, 0);
     }
     if args.connections == 0 || args.window == 0 || args.batch == Some(0) {
         anyhow::bail!("--connections, --window and --batch must be at least 1");
@@ -343,8 +344,8 @@ pub(crate) fn run(args: LoadgenArgs) -> anyhow::Result<u8> {
     } else {
         "unary"
     };
-    let (tally, measured, cpu) = rt.block_on(drive(&args, stream.queries()))?;
-    report(&args, mode, &tally, measured, cpu)
+    let (tally, measured, cpu, retries) = rt.block_on(drive(&args, stream.queries()))?;
+    report(&args, mode, &tally, measured, cpu, retries)
 }
 
 fn doc_request(q: &Query) -> pb::CheckRequest {
@@ -367,19 +368,64 @@ fn verdict_ok(resp: &pb::CheckResponse, hit: bool) -> bool {
     resp.verdict == want as i32
 }
 
-/// One request of the current mode.
-async fn one_call(grpc: &mut Grpc<Channel>, work: &Work, batch: bool) -> Outcome {
-    ready(grpc).await?;
-    if batch {
-        let resp: pb::CheckBatchResponse = grpc
-            .unary(
-                tonic::Request::new(work.body.clone()),
-                PathAndQuery::from_static("/sltd.v1.Lookup/CheckBatch"),
-                codec(),
+/// How unary calls are sent: what `--service-config` says of each method
+/// (retries, timeouts), and how many retries were made.
+#[derive(Debug, Default)]
+struct Calls {
+    check: MethodConfig,
+    batch: MethodConfig,
+    retries: AtomicU64,
+}
+
+impl Calls {
+    fn new(conn: &ConnectArgs) -> anyhow::Result<Self> {
+        Ok(Self {
+            check: conn.method_config("Check")?,
+            batch: conn.method_config("CheckBatch")?,
+            retries: AtomicU64::new(0),
+        })
+    }
+
+    /// Sends `body` to `path` with `method`'s retry policy.
+    async fn unary<M: Message + Default + Send + 'static>(
+        &self,
+        grpc: &Grpc<Channel>,
+        method: &MethodConfig,
+        path: &'static str,
+        body: &Bytes,
+    ) -> Result<M, String> {
+        method
+            .call(
+                |timeout| {
+                    let mut grpc = grpc.clone();
+                    let mut req = tonic::Request::new(body.clone());
+                    if let Some(t) = timeout {
+                        req.set_timeout(t);
+                    }
+                    async move {
+                        grpc.ready()
+                            .await
+                            .map_err(|e| tonic::Status::unavailable(format!("connection: {e}")))?;
+                        grpc.unary(req, PathAndQuery::from_static(path), codec())
+                            .await
+                            .map(tonic::Response::into_inner)
+                    }
+                },
+                |_| {
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                },
             )
             .await
-            .map_err(|e| status_text(&e))?
-            .into_inner();
+            .map_err(|e| status_text(&e))
+    }
+}
+
+/// One request of the current mode.
+async fn one_call(grpc: &Grpc<Channel>, calls: &Calls, work: &Work, batch: bool) -> Outcome {
+    if batch {
+        let resp: pb::CheckBatchResponse = calls
+            .unary(grpc, &calls.batch, "/sltd.v1.Lookup/CheckBatch", &work.body)
+            .await?;
         let correct = resp.results.len() == work.hits.len()
             && resp
                 .results
@@ -391,15 +437,9 @@ async fn one_call(grpc: &mut Grpc<Channel>, work: &Work, batch: bool) -> Outcome
             correct,
         })
     } else {
-        let resp: pb::CheckResponse = grpc
-            .unary(
-                tonic::Request::new(work.body.clone()),
-                PathAndQuery::from_static("/sltd.v1.Lookup/Check"),
-                codec(),
-            )
-            .await
-            .map_err(|e| status_text(&e))?
-            .into_inner();
+        let resp: pb::CheckResponse = calls
+            .unary(grpc, &calls.check, "/sltd.v1.Lookup/Check", &work.body)
+            .await?;
         Ok(Answer {
             keys: 1,
             correct: verdict_ok(&resp, work.hits[0]),
@@ -421,7 +461,12 @@ async fn connect_all(args: &LoadgenArgs) -> anyhow::Result<Vec<Grpc<Channel>>> {
     Ok(clients)
 }
 
-async fn drive(args: &LoadgenArgs, queries: &[Query]) -> anyhow::Result<(Tally, Duration, CpuUse)> {
+/// What a run measured: the tally, the measured time, CPU use, and how many
+/// calls the retry policy sent again.
+type Measured = (Tally, Duration, CpuUse, u64);
+
+async fn drive(args: &LoadgenArgs, queries: &[Query]) -> anyhow::Result<Measured> {
+    let calls = Arc::new(Calls::new(&args.conn)?);
     let clients = Arc::new(connect_all(args).await?);
     let pool = Arc::new(work_pool(
         queries,
@@ -452,25 +497,28 @@ async fn drive(args: &LoadgenArgs, queries: &[Query]) -> anyhow::Result<(Tally, 
             // The last requests finish within the client timeout.
             drain: Duration::from_secs_f64(args.conn.timeout + 1.0),
         };
+        let calls = Arc::clone(&calls);
         sltd_load::open_loop(run, move |i| {
-            let mut client = clients[i as usize % clients.len()].clone();
-            let pool = Arc::clone(&pool);
-            async move { one_call(&mut client, &pool[i as usize % pool.len()], batch).await }
+            let client = clients[i as usize % clients.len()].clone();
+            let (pool, calls) = (Arc::clone(&pool), Arc::clone(&calls));
+            async move { one_call(&client, &calls, &pool[i as usize % pool.len()], batch).await }
         })
         .await?
     } else {
         let workers = args.concurrency.unwrap_or(16).max(1);
+        let calls = Arc::clone(&calls);
         sltd_load::closed_loop(window.clone(), workers, move |w, n| {
-            let mut client = clients[w % clients.len()].clone();
-            let pool = Arc::clone(&pool);
+            let client = clients[w % clients.len()].clone();
+            let (pool, calls) = (Arc::clone(&pool), Arc::clone(&calls));
             // Workers start at different places in the pool.
             let at = w * pool.len() / workers + n as usize;
-            async move { one_call(&mut client, &pool[at % pool.len()], batch).await }
+            async move { one_call(&client, &calls, &pool[at % pool.len()], batch).await }
         })
         .await?
     };
     let cpu = cpu.join().unwrap_or_default();
-    Ok((tally, window.measured(), cpu))
+    let retries = calls.retries.load(Ordering::Relaxed);
+    Ok((tally, window.measured(), cpu, retries))
 }
 
 async fn drive_stream(
@@ -651,6 +699,7 @@ fn report(
     t: &Tally,
     measured: Duration,
     cpu: CpuUse,
+    retries: u64,
 ) -> anyhow::Result<u8> {
     let secs = measured.as_secs_f64();
     let (loop_kind, concurrency) = match (args.rate, mode) {
@@ -674,6 +723,8 @@ fn report(
         "client_cpu_cores": cpu.client.and_then(per_second),
         "server_cpu_cores": cpu.server.and_then(per_second),
         "server_cpu_us_per_key": cpu.server.filter(|_| t.keys() > 0).map(|c| c * 1e6 / t.keys() as f64),
+        "service_config": args.conn.service_config,
+        "retries": retries,
     });
     if let Value::Object(m) = &mut v {
         m.extend(t.summary(measured));
@@ -688,7 +739,7 @@ fn report(
         };
         println!("sltd loadgen: {mode}, {target}, {secs:.3} s measured");
         println!(
-            "  requests {}  keys {}  errors {}  mismatches {}",
+            "  requests {}  keys {}  errors {}  mismatches {}  retries {retries}",
             t.requests(),
             t.keys(),
             t.errors(),

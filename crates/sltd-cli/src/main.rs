@@ -10,6 +10,7 @@ mod feed;
 mod gen_cmd;
 mod index_cmd;
 mod loadgen;
+mod retry;
 
 use std::process::ExitCode;
 
