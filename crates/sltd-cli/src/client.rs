@@ -124,7 +124,7 @@ impl ConnectArgs {
         let channel = ep
             .connect()
             .await
-            .with_context(|| format!("cannot connect to {}", self.server))?;
+            .map_err(|e| connect_error(&self.server, &e))?;
         Ok(LookupClient::new(channel)
             .max_decoding_message_size(64 * 1024 * 1024)
             .max_encoding_message_size(64 * 1024 * 1024))
@@ -152,9 +152,45 @@ impl MethodConfig {
     }
 }
 
+/// Why a connection to `server` failed, with its whole cause (refused,
+/// name not found, TLS) and what to check.
+pub(crate) fn connect_error(server: &str, e: &tonic::transport::Error) -> anyhow::Error {
+    let cause = sltd_log::chain(e);
+    let lower = cause.to_ascii_lowercase();
+    let hint = if lower.contains("connection refused") {
+        "nothing listens there: is sltdd running, and is this its gRPC address (sltdd --listen, default 127.0.0.1:50051)?"
+    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        "the host name does not resolve: check the name in --server"
+    } else if lower.contains("invalidcontenttype") || lower.contains("corrupt message") {
+        "the server does not speak TLS there: use an http:// URL, or turn TLS on in sltdd (tls.cert, tls.key)"
+    } else if lower.contains("certificate") || lower.contains("unknownissuer") {
+        "the server's certificate is not trusted: give the CA that signed it with --ca-cert (and --tls-domain if the name differs)"
+    } else if lower.contains("timed out") || lower.contains("deadline") {
+        "no answer within --timeout: check the address and any firewall between"
+    } else {
+        "check --server and that sltdd runs there"
+    };
+    anyhow::anyhow!("cannot connect to {server}: {cause}; {hint}")
+}
+
+/// The HTTP status a non-gRPC server answered with, when tonic reports
+/// one ("grpc-status header missing, mapped from HTTP status code 404").
+fn http_status_of(s: &tonic::Status) -> Option<u16> {
+    let rest = s.message().split("mapped from HTTP status code ").nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// A gRPC error as one line: the status code and the daemon's message,
 /// which for invalid input names the field and says how to fix it.
 pub(crate) fn status_text(s: &tonic::Status) -> String {
+    if let Some(http) = http_status_of(s) {
+        return format!(
+            "error: the server answered HTTP {http}, not gRPC: is --server sltdd's gRPC address (sltdd --listen, default port 50051) rather than its admin listener (--admin-listen, port 9851) or another web server?"
+        );
+    }
     let code = match s.code() {
         tonic::Code::InvalidArgument => "invalid query",
         tonic::Code::Unavailable => "daemon unavailable",

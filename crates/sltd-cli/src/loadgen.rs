@@ -286,7 +286,7 @@ fn codec<M>() -> PreEncoded<M> {
 }
 
 fn status_text(e: &tonic::Status) -> String {
-    format!("{:?}: {}", e.code(), e.message())
+    format!("{:?}: {}", e.code(), crate::client::status_text(e))
 }
 
 async fn ready(grpc: &mut Grpc<Channel>) -> Result<(), String> {
@@ -455,7 +455,7 @@ async fn connect_all(args: &LoadgenArgs) -> anyhow::Result<Vec<Grpc<Channel>>> {
             .endpoint()?
             .connect()
             .await
-            .with_context(|| format!("cannot connect to {}", args.conn.server))?;
+            .map_err(|e| crate::client::connect_error(&args.conn.server, &e))?;
         clients.push(Grpc::new(channel).max_decoding_message_size(64 * 1024 * 1024));
     }
     Ok(clients)

@@ -26,6 +26,18 @@ pub(crate) const EXIT_ERROR: u8 = 2;
 #[derive(Parser, Debug)]
 #[command(name = "sltd", version, about = "Stolen and lost travel document checks: build, query and publish", long_about = None)]
 struct Cli {
+    /// Log format (logs go to standard error; results to standard output).
+    #[arg(
+        long,
+        global = true,
+        env = "SLTD_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    log_format: sltd_log::LogFormat,
+    /// Log filter, e.g. `info` or `debug` [default: warn].
+    #[arg(long, global = true, env = "SLTD_LOG", value_name = "FILTER")]
+    log_filter: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,6 +60,14 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = sltd_log::init(
+        "sltd",
+        cli.log_format,
+        cli.log_filter.as_deref().unwrap_or("warn"),
+    ) {
+        sltd_log::report("sltd", &e);
+        return ExitCode::from(EXIT_ERROR);
+    }
     let result = match cli.command {
         Command::Gen(args) => gen_cmd::run(args),
         Command::Index(cmd) => index_cmd::run(cmd),
@@ -58,7 +78,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("sltd: error: {err:#}");
+            sltd_log::report("sltd", err.as_ref());
             ExitCode::from(EXIT_ERROR)
         }
     }

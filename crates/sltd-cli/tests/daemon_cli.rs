@@ -129,7 +129,12 @@ fn check_exit_codes_and_output() {
         "2",
     ]);
     assert_eq!(code, 2);
-    assert!(err.contains("cannot connect"), "{err}");
+    // The cause, and what to check.
+    assert!(
+        err.contains("cannot connect") && err.contains("refused") && err.contains("sltdd --listen"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
 }
 
 #[test]
