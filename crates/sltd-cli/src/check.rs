@@ -99,6 +99,7 @@ async fn run_async(args: CheckArgs) -> anyhow::Result<u8> {
     let req = pb::CheckRequest {
         request_id: args.request_id.clone().unwrap_or_default(),
         query: Some(query),
+        include_possible_matches: None,
     };
     let resp = match client.check(req).await {
         Ok(r) => r.into_inner(),
@@ -184,6 +185,7 @@ fn read_batch_file(path: &PathBuf) -> anyhow::Result<Vec<(u64, pb::CheckRequest)
                     issuing_country: field(country_col),
                     document_type: field(type_col),
                 })),
+                include_possible_matches: None,
             },
         ));
     }

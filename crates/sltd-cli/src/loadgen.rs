@@ -456,6 +456,7 @@ fn doc_request(request_id: String, number: &str, state: &str) -> pb::CheckReques
             issuing_country: state.to_string(),
             document_type: String::new(),
         })),
+        include_possible_matches: None,
     }
 }
 
