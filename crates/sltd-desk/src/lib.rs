@@ -1,0 +1,4 @@
+//! `sltd desk`: the front-end of a border desk with a passport reader.
+#![forbid(unsafe_code)]
+
+pub mod reader;
