@@ -385,10 +385,16 @@ impl ReaderInput {
                 || Shape::concatenated(length).is_some();
             if opens_another {
                 // The next document: this one lost its last line(s).
-                out.push(Scan::Unreadable(Unreadable::MissingLines { shape, received }));
+                out.push(Scan::Unreadable(Unreadable::MissingLines {
+                    shape,
+                    received,
+                }));
                 self.start(line, length, out);
             } else if length == shape.line_len {
-                out.push(Scan::Unreadable(Unreadable::MissingLines { shape, received }));
+                out.push(Scan::Unreadable(Unreadable::MissingLines {
+                    shape,
+                    received,
+                }));
             } else {
                 out.push(Scan::Unreadable(Unreadable::LineLength {
                     shape,
@@ -536,20 +542,9 @@ mod tests {
     fn several_documents_in_one_burst() {
         let text = format!(
             "{}\r\n{}\r\n{}\n{}\n{}\n\x02{}\r{}\r\x03{}{}",
-            TD3[0],
-            TD3[1],
-            TD1[0],
-            TD1[1],
-            TD1[2],
-            MRV_B[0],
-            MRV_B[1],
-            TD2[0],
-            TD2[1]
+            TD3[0], TD3[1], TD1[0], TD1[1], TD1[2], MRV_B[0], MRV_B[1], TD2[0], TD2[1]
         );
-        assert_eq!(
-            scans(&text),
-            [mrz(&TD3), mrz(&TD1), mrz(&MRV_B), mrz(&TD2)]
-        );
+        assert_eq!(scans(&text), [mrz(&TD3), mrz(&TD1), mrz(&MRV_B), mrz(&TD2)]);
     }
 
     #[test]
@@ -666,10 +661,7 @@ mod tests {
         let mut r = ReaderInput::new(GAP);
         let mut out = Vec::new();
         r.push_bytes(&bytes, t0, &mut out);
-        assert_eq!(
-            out,
-            [Scan::Unreadable(Unreadable::NotText { position: 5 })]
-        );
+        assert_eq!(out, [Scan::Unreadable(Unreadable::NotText { position: 5 })]);
         assert!(r.progress().is_none());
         // Keystrokes outside ASCII (a keyboard layout mismatch) likewise.
         let mut out = Vec::new();
@@ -677,10 +669,7 @@ mod tests {
             r.push_char(c, t0, &mut out);
         }
         r.push_char('\r', t0, &mut out);
-        assert_eq!(
-            out,
-            [Scan::Unreadable(Unreadable::NotText { position: 6 })]
-        );
+        assert_eq!(out, [Scan::Unreadable(Unreadable::NotText { position: 6 })]);
     }
 
     #[test]
@@ -745,7 +734,10 @@ mod tests {
             Shape::with_line_len(36).unwrap().to_string(),
             "2 x 36 (TD2 or MRV-B)"
         );
-        assert_eq!(Shape::with_line_len(30).unwrap().to_string(), "3 x 30 (TD1)");
+        assert_eq!(
+            Shape::with_line_len(30).unwrap().to_string(),
+            "3 x 30 (TD1)"
+        );
         assert_eq!(Shape::with_line_len(31), None);
     }
 
