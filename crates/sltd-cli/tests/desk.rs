@@ -64,7 +64,8 @@ fn tool_present(name: &str) -> bool {
              !!!!!!!! install it (Debian: apt-get install tmux socat)                        !!!!!!!!\n"
         );
         assert!(std::env::var_os("CI").is_none(), "{msg}");
-        eprintln!("{msg}");
+        // Past the test harness's capture of eprintln!, so it is seen.
+        let _ = std::io::stderr().write_all(msg.as_bytes());
     }
     present
 }
@@ -107,7 +108,7 @@ struct Daemon {
 
 impl Daemon {
     fn start(index: &Path) -> Daemon {
-        let mut child = Command::new(sltdd_binary())
+        let child = Command::new(sltdd_binary())
             .args(["--index", index.to_str().unwrap()])
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
             .args(["--log-format", "json", "--audit-log", "-"])
@@ -116,9 +117,14 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // Killed on drop, also when it never starts.
+        let mut daemon = Daemon {
+            child,
+            url: String::new(),
+        };
         let lines = Arc::new(Mutex::new(Vec::<String>::new()));
         let l = Arc::clone(&lines);
-        let stderr = child.stderr.take().unwrap();
+        let stderr = daemon.child.stderr.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 l.lock().unwrap().push(line);
@@ -142,7 +148,8 @@ impl Daemon {
                 }
             }
             if let (Some(url), true) = (url, serving) {
-                return Daemon { child, url };
+                daemon.url = url;
+                return daemon;
             }
             assert!(
                 Instant::now() < deadline,

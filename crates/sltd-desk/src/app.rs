@@ -42,7 +42,7 @@ enum AppEvent {
     Input(InputEvent),
     Answer {
         id: u64,
-        result: Result<pb::CheckResponse, Failure>,
+        result: Result<Box<pb::CheckResponse>, Failure>,
     },
     Status(Result<pb::GetStatusResponse, Failure>),
 }
@@ -289,7 +289,7 @@ impl App {
             let result = client
                 .check(request)
                 .await
-                .map(tonic::Response::into_inner)
+                .map(|r| Box::new(r.into_inner()))
                 .map_err(|s| Failure::from_status(&s));
             let _ = tx.send(AppEvent::Answer { id, result }).await;
         });

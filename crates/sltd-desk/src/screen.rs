@@ -308,7 +308,7 @@ impl Screen {
     pub(crate) fn answer(
         &mut self,
         id: u64,
-        result: Result<pb::CheckResponse, Failure>,
+        result: Result<Box<pb::CheckResponse>, Failure>,
         now: Instant,
     ) {
         if self.in_flight != Some(id) {
@@ -327,13 +327,7 @@ impl Screen {
                         at: now,
                     });
                 }
-                self.show(
-                    Shown::Answer {
-                        asked,
-                        response: Box::new(response),
-                    },
-                    now,
-                );
+                self.show(Shown::Answer { asked, response }, now);
             }
             Err(Failure::Unreachable(why)) => {
                 self.link = Link::Down(why);
@@ -450,7 +444,7 @@ mod tests {
         let mut s = Screen::new(CLEAR);
         let id = s.begin_check(Asked::Mrz, t0);
         assert_eq!(s.deadline(), None, "no clearing while checking");
-        s.answer(id, Ok(response(pb::Verdict::Hit, 0)), t0);
+        s.answer(id, Ok(Box::new(response(pb::Verdict::Hit, 0))), t0);
         assert_eq!(s.link, Link::Up);
         assert!(matches!(s.shown, Shown::Answer { .. }));
         let seen = s.dataset.clone().unwrap();
@@ -468,9 +462,9 @@ mod tests {
         let mut s = Screen::new(CLEAR);
         let first = s.begin_check(Asked::Mrz, t0);
         let second = s.begin_check(Asked::Mrz, t0);
-        s.answer(first, Ok(response(pb::Verdict::Hit, 0)), t0);
+        s.answer(first, Ok(Box::new(response(pb::Verdict::Hit, 0))), t0);
         assert_eq!(s.shown, Shown::Checking(Asked::Mrz));
-        s.answer(second, Ok(response(pb::Verdict::NoHit, 0)), t0);
+        s.answer(second, Ok(Box::new(response(pb::Verdict::NoHit, 0))), t0);
         let Shown::Answer { response: r, .. } = &s.shown else {
             panic!("{:?}", s.shown)
         };
@@ -478,7 +472,7 @@ mod tests {
         // Cleared while checking: the answer does not come back.
         let third = s.begin_check(Asked::Mrz, t0);
         s.clear();
-        s.answer(third, Ok(response(pb::Verdict::Hit, 0)), t0);
+        s.answer(third, Ok(Box::new(response(pb::Verdict::Hit, 0))), t0);
         assert_eq!(s.shown, Shown::Ready);
     }
 
@@ -487,7 +481,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = Screen::new(CLEAR);
         let id = s.begin_check(Asked::Mrz, t0);
-        s.answer(id, Ok(response(pb::Verdict::Hit, 0)), t0);
+        s.answer(id, Ok(Box::new(response(pb::Verdict::Hit, 0))), t0);
         s.status(Err(Failure::Unreachable("connection refused".into())), t0);
         assert_eq!(s.link, Link::Down("connection refused".into()));
         assert_eq!(s.shown, Shown::Ready);
@@ -501,7 +495,7 @@ mod tests {
         // A status failure while a query is in flight drops its answer.
         let id = s.begin_check(Asked::Mrz, t0);
         s.status(Err(Failure::Unreachable("gone".into())), t0);
-        s.answer(id, Ok(response(pb::Verdict::NoHit, 0)), t0);
+        s.answer(id, Ok(Box::new(response(pb::Verdict::NoHit, 0))), t0);
         assert_eq!(s.shown, Shown::Ready);
     }
 

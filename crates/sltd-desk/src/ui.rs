@@ -76,13 +76,7 @@ pub(crate) fn draw(frame: &mut Frame, v: &View) {
     frame.render_widget(title_bar(v), title);
     frame.render_widget(dataset_bar(v), data);
     let (banner, details) = body_content(v);
-    let [gap, band, rest] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Length(3),
-        Constraint::Min(0),
-    ])
-    .areas(body);
-    let _ = gap;
+    let [band, rest] = Layout::vertical([Constraint::Length(4), Constraint::Min(0)]).areas(body);
     frame.render_widget(
         Paragraph::new(vec![
             Line::raw(""),
@@ -539,10 +533,10 @@ fn keys_line(v: &View) -> Paragraph<'static> {
     };
     Paragraph::new(Line::from(vec![
         Span::raw(keys),
-        Span::styled(
-            format!("   (the screen clears after {})", age_text(v.clear_after)),
-            DIM,
-        ),
+        Span::raw(format!(
+            "   (the screen clears after {})",
+            age_text(v.clear_after)
+        )),
     ]))
     .style(BAR)
 }
@@ -632,7 +626,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -735,7 +729,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = Screen::new(Duration::from_secs(60));
         let id = s.begin_check(asked, t0);
-        s.answer(id, Ok(r), t0);
+        s.answer(id, Ok(Box::new(r)), t0);
         (s, t0)
     }
 
