@@ -163,7 +163,10 @@ impl App {
                 self.on_scans(scans, now);
             }
             AppEvent::Input(InputEvent::ReaderLost(why)) => {
-                self.reader.clear();
+                // A scan cut off by the failure is reported, not dropped.
+                let mut scans = Vec::new();
+                self.reader.finish(&mut scans);
+                self.on_scans(scans, now);
                 self.screen.reader_lost = Some(why);
             }
             AppEvent::Input(InputEvent::ReaderBack) => self.screen.reader_lost = None,
@@ -185,7 +188,10 @@ impl App {
         if key.kind == KeyEventKind::Release {
             return Flow::Continue;
         }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        // AltGr arrives as Ctrl+Alt on some systems: a character, not a
+        // command.
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL)
+            && !key.modifiers.contains(KeyModifiers::ALT);
         match key.code {
             KeyCode::Char('c') if ctrl => return Flow::Quit,
             KeyCode::F(10) => return Flow::Quit,
@@ -211,6 +217,7 @@ impl App {
                 KeyCode::Char(c) if !ctrl => form.type_char(c),
                 _ => FormAction::Nothing,
             };
+            self.screen.form_touched(now);
             match action {
                 FormAction::Nothing => {}
                 FormAction::Cancel => self.screen.form = None,

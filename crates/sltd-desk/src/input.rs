@@ -150,6 +150,7 @@ pub(crate) fn spawn_stdin(tx: mpsc::Sender<InputEvent>) {
         let mut buf = [0u8; 4096];
         loop {
             match stdin.read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Ok(0) | Err(_) => {
                     let _ = tx.blocking_send(InputEvent::End);
                     return;

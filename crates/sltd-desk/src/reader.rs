@@ -172,7 +172,7 @@ impl fmt::Display for Unreadable {
                 length,
             } => write!(
                 f,
-                "line {line} has {length} characters, the lines before it {} ({shape})",
+                "line {line} has {length} characters; the {shape} MRZ it continues has lines of {}",
                 shape.line_len
             ),
             Unreadable::UnknownLength { length } => {

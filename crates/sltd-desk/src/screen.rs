@@ -386,6 +386,13 @@ impl Screen {
         }
     }
 
+    /// The officer is typing in the form: it stays while they do.
+    pub(crate) fn form_touched(&mut self, now: Instant) {
+        if self.form.is_some() && !matches!(self.shown, Shown::Checking(_)) {
+            self.shown_at = Some(now);
+        }
+    }
+
     /// The officer cleared the screen (Esc): the next traveller.
     pub(crate) fn clear(&mut self) {
         self.in_flight = None;
@@ -520,8 +527,12 @@ mod tests {
         let form = s.form.clone().unwrap();
         assert_eq!(form.query, q);
         assert_eq!(form.error.as_deref(), Some("document.number: bad"));
-        // The form is the traveller's data too: it is cleared in time.
+        // The form is the traveller's data too: it is cleared in time, but
+        // not while the officer types in it.
+        s.form_touched(t0 + CLEAR / 2);
         s.tick(t0 + CLEAR);
+        assert!(s.form.is_some());
+        s.tick(t0 + CLEAR / 2 + CLEAR);
         assert!(s.form.is_none());
     }
 

@@ -254,9 +254,13 @@ fn answer_content(asked: &Asked, r: &pb::CheckResponse) -> (Banner, Vec<Line<'st
     let mut lines = Vec::new();
     let banner = match verdict_of(r) {
         Some(Verdict::Hit) => {
-            let statuses: Vec<&str> = r.matches.iter().map(|m| status_word(m.status)).collect();
-            let mut distinct = statuses.clone();
-            distinct.dedup();
+            let mut distinct: Vec<&str> = Vec::new();
+            for m in &r.matches {
+                let word = status_word(m.status);
+                if !distinct.contains(&word) {
+                    distinct.push(word);
+                }
+            }
             lines.extend(hit_lines(&r.matches));
             Banner {
                 title: format!("HIT: LISTED AS {}", distinct.join(" / ")),
@@ -765,6 +769,39 @@ mod tests {
             !text.contains("NO HIT") && !text.contains("POSSIBLE"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_number_listed_by_two_states() {
+        let other = pb::Record {
+            issuing_country: "D".into(),
+            status: pb::Status::Lost as i32,
+            reporting_country: "FRA".into(),
+            reference: String::new(),
+            ..record()
+        };
+        let (s, t0) = answered(
+            pb::CheckResponse {
+                verdict: pb::Verdict::Hit as i32,
+                matches: vec![record(), other, record()],
+                dataset: Some(dataset(pb::Freshness::Fresh)),
+                ..Default::default()
+            },
+            Asked::Manual(ManualQuery {
+                number: "L898902C3".into(),
+                ..Default::default()
+            }),
+        );
+        let text = render(&s, t0);
+        for needle in [
+            "HIT: LISTED AS STOLEN / LOST",
+            "3 records.",
+            "Record 2 of 3",
+            "2021-03-04 by FRA",
+            "(none given)",
+        ] {
+            assert!(text.contains(needle), "{needle:?} not in\n{text}");
+        }
     }
 
     #[test]
