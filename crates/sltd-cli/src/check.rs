@@ -100,6 +100,7 @@ async fn run_async(args: CheckArgs) -> anyhow::Result<u8> {
     let req = pb::CheckRequest {
         request_id: args.request_id.clone().unwrap_or_default(),
         query: Some(query),
+        include_possible_matches: None,
     };
     let answer = method
         .call(
@@ -118,10 +119,7 @@ async fn run_async(args: CheckArgs) -> anyhow::Result<u8> {
         Ok(r) => r.into_inner(),
         Err(status) => {
             if args.json {
-                println!(
-                    "{}",
-                    json!({"verdict": "ERROR", "code": format!("{:?}", status.code()), "error": status.message()})
-                );
+                println!("{}", error_json(&status));
             } else {
                 eprintln!("sltd: {}", status_text(&status));
             }
@@ -130,11 +128,7 @@ async fn run_async(args: CheckArgs) -> anyhow::Result<u8> {
     };
     let mut out = io::stdout().lock();
     if args.json {
-        let mut v = response_json(&resp);
-        if let Some(ds) = &resp.dataset {
-            v["dataset"] = dataset_json(ds);
-        }
-        writeln!(out, "{v}")?;
+        writeln!(out, "{}", answer_json(&resp))?;
     } else {
         write_response(&mut out, &resp)?;
         if let Some(ds) = &resp.dataset {
@@ -198,6 +192,7 @@ fn read_batch_file(path: &PathBuf) -> anyhow::Result<Vec<(u64, pb::CheckRequest)
                     issuing_country: field(country_col),
                     document_type: field(type_col),
                 })),
+                include_possible_matches: None,
             },
         ));
     }
@@ -388,6 +383,21 @@ fn write_dataset(out: &mut impl Write, ds: &pb::DatasetInfo) -> io::Result<()> {
             ds.age_seconds.max(0).unsigned_abs()
         ))
     )
+}
+
+/// One answer as `sltd check --json` prints it: the response and its data
+/// set.
+pub(crate) fn answer_json(r: &pb::CheckResponse) -> Value {
+    let mut v = response_json(r);
+    if let Some(ds) = &r.dataset {
+        v["dataset"] = dataset_json(ds);
+    }
+    v
+}
+
+/// A failed call as `sltd check --json` prints it.
+pub(crate) fn error_json(status: &tonic::Status) -> Value {
+    json!({"verdict": "ERROR", "code": format!("{:?}", status.code()), "error": status.message()})
 }
 
 fn response_json(r: &pb::CheckResponse) -> Value {

@@ -356,6 +356,7 @@ fn doc_request(q: &Query) -> pb::CheckRequest {
             issuing_country: q.key.state.as_str().to_string(),
             document_type: String::new(),
         })),
+        include_possible_matches: None,
     }
 }
 

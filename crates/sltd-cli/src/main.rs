@@ -6,6 +6,7 @@
 
 mod check;
 mod client;
+mod desk;
 mod feed;
 mod gen_cmd;
 mod index_cmd;
@@ -56,6 +57,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Load-test a running sltdd: open or closed loop, unary, batch or stream.
     Loadgen(loadgen::LoadgenArgs),
+    /// The border desk: MRZ from a passport reader (keyboard or serial), verdict full screen.
+    Desk(desk::DeskArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Feed(cmd) => feed::run(cmd),
         Command::Check(args) => check::run(args),
         Command::Loadgen(args) => loadgen::run(args),
+        Command::Desk(args) => desk::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -152,6 +152,7 @@ fn mrz_to_proto(m: &Mrz) -> pb::MrzResult {
             })
             .collect(),
         check_digits_valid: m.all_check_digits_valid(),
+        upper_cased: false,
     }
 }
 
@@ -307,6 +308,8 @@ impl LookupService {
                     mrz,
                     dataset,
                     error,
+                    possible_matches: Vec::new(),
+                    issuing_country_note: None,
                 }
             }
             Outcome::Answered(records) if records.is_empty() => {
@@ -318,6 +321,8 @@ impl LookupService {
                     mrz,
                     dataset,
                     error: String::new(),
+                    possible_matches: Vec::new(),
+                    issuing_country_note: None,
                 }
             }
             Outcome::Answered(records) => {
@@ -332,6 +337,8 @@ impl LookupService {
                     mrz,
                     dataset,
                     error: String::new(),
+                    possible_matches: Vec::new(),
+                    issuing_country_note: None,
                 }
             }
         }
@@ -563,6 +570,7 @@ mod tests {
                 issuing_country: country.into(),
                 document_type: ty.into(),
             })),
+            include_possible_matches: None,
         }
     }
 
@@ -585,16 +593,19 @@ mod tests {
         let none = pb::CheckRequest {
             request_id: String::new(),
             query: None,
+            include_possible_matches: None,
         };
         assert!(parse_request(&none).unwrap_err().contains("`mrz`"));
         let bad_mrz = pb::CheckRequest {
             request_id: String::new(),
             query: Some(PbQuery::Mrz("hello".into())),
+            include_possible_matches: None,
         };
         assert!(parse_request(&bad_mrz).unwrap_err().starts_with("mrz: "));
         let long_id = pb::CheckRequest {
             request_id: "x".repeat(MAX_REQUEST_ID_LEN + 1),
             query: None,
+            include_possible_matches: None,
         };
         assert!(
             parse_request(&long_id)

@@ -160,6 +160,7 @@ async fn invalid_input_in_each_field_is_refused_with_a_message_naming_it() {
             pb::CheckRequest {
                 request_id: String::new(),
                 query: None,
+                include_possible_matches: None,
             },
             "query",
         ),

@@ -117,6 +117,7 @@ pub fn doc(request_id: &str, number: &str, country: &str, ty: &str) -> pb::Check
             issuing_country: country.to_string(),
             document_type: ty.to_string(),
         })),
+        include_possible_matches: None,
     }
 }
 
@@ -124,6 +125,7 @@ pub fn mrz(request_id: &str, text: &str) -> pb::CheckRequest {
     pb::CheckRequest {
         request_id: request_id.to_string(),
         query: Some(pb::check_request::Query::Mrz(text.to_string())),
+        include_possible_matches: None,
     }
 }
 
