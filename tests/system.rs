@@ -11,6 +11,7 @@
 //! --workspace` builds them); with only this package built, they are built
 //! on first use.
 
+mod cluster;
 mod common;
 mod demo;
 mod feed;

@@ -13,7 +13,8 @@
 //!   check says so;
 //! - [`feed`]: a signed feed made with `sltd feed` as an operator makes one;
 //! - [`http`] and [`wait`]: a bare HTTP/1.1 client for the admin listener
-//!   and polling with a deadline, for conditions that push no signal.
+//!   and polling with a deadline, for conditions that push no signal;
+//! - [`ports`]: free ports for programs that cannot listen on port 0.
 //!
 //! Nothing here uses the internal API of the feed, sync or server crates:
 //! tests that go through this crate exercise the programs and the file
@@ -25,6 +26,7 @@ pub mod feed;
 pub mod fixtures;
 pub mod http;
 pub mod pki;
+pub mod ports;
 pub mod process;
 pub mod sltdd;
 pub mod wait;
