@@ -15,7 +15,7 @@ use clap::{Args, Subcommand};
 use sltd_feed::keys::{PublicKey, SecretKey};
 use sltd_feed::metadata::Limits;
 use sltd_feed::publish::{InitOptions, PublishOptions, Publisher, PublisherConfig};
-use sltd_feed::{format_time, hex, now_unix, write_private_file};
+use sltd_feed::{format_unix, hex, now_unix, write_private_file};
 use sltd_sync::serve::{ServeOptions, StaticServer};
 
 #[derive(Subcommand, Debug)]
@@ -236,7 +236,7 @@ pub(crate) fn run(cmd: FeedCommand) -> anyhow::Result<u8> {
             println!(
                 "checkpoint sequence {} re-signed; expires {}",
                 c.sequence,
-                format_time(c.expires_at)
+                format_unix(c.expires_at)
             );
             Ok(0)
         }

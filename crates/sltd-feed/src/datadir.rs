@@ -37,8 +37,10 @@ use serde::{Deserialize, Serialize};
 use sltd_index::{LayeredIndex, MapOptions, open_file};
 
 use crate::FeedError;
-use crate::encoding::{Hash32, hex, now_unix, parse_hash_hex};
+use crate::encoding::{Hash32, hex, parse_hash_hex};
+use crate::freshness::{Freshness, FreshnessPolicy, age_seconds};
 use crate::state::StateHash;
+use crate::time::now_unix;
 
 /// The pointer file naming the generation being served.
 pub const CURRENT: &str = "CURRENT";
@@ -76,50 +78,6 @@ impl GenerationId {
 impl std::fmt::Display for GenerationId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// How old data may be before it is reported stale. Expiry comes from the
-/// signed checkpoint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FreshnessPolicy {
-    /// Seconds after `as_of` at which the data becomes STALE.
-    pub stale_after: i64,
-}
-
-impl Default for FreshnessPolicy {
-    fn default() -> Self {
-        Self {
-            stale_after: 6 * 3600,
-        }
-    }
-}
-
-/// How current the served data is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Freshness {
-    /// Younger than the stale threshold and not expired.
-    Fresh,
-    /// Older than the stale threshold, still within the signed expiry.
-    Stale,
-    /// Past the signed checkpoint's expiry: answers carry this warning.
-    Expired,
-}
-
-impl Freshness {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Freshness::Fresh => "FRESH",
-            Freshness::Stale => "STALE",
-            Freshness::Expired => "EXPIRED",
-        }
-    }
-}
-
-impl std::fmt::Display for Freshness {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -182,18 +140,12 @@ impl Generation {
 
     /// FRESH, STALE or EXPIRED at Unix time `now`.
     pub fn freshness(&self, now: i64, policy: &FreshnessPolicy) -> Freshness {
-        if now > self.expires_at {
-            Freshness::Expired
-        } else if now.saturating_sub(self.as_of) > policy.stale_after {
-            Freshness::Stale
-        } else {
-            Freshness::Fresh
-        }
+        policy.freshness(now, self.as_of, Some(self.expires_at))
     }
 
     /// Seconds since `as_of`.
     pub fn age(&self, now: i64) -> i64 {
-        now.saturating_sub(self.as_of)
+        age_seconds(now, self.as_of)
     }
 
     /// The state root as hex.

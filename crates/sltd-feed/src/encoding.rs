@@ -1,6 +1,6 @@
 //! The canonical binary encoding of records and keys that deltas, snapshots
-//! and the state root hash, and the small text helpers (hex, base64, time)
-//! every file of the feed uses. One encoding, one decoder: a record has
+//! and the state root hash, and the text encodings (hex, base64) every file
+//! of the feed uses. One encoding, one decoder: a record has
 //! exactly one byte string, so its hash is well defined.
 
 use base64::Engine;
@@ -19,33 +19,23 @@ pub fn sha256(bytes: &[u8]) -> Hash32 {
     Sha256::digest(bytes).into()
 }
 
-/// Lowercase hex of `bytes`.
+/// Lowercase hex of `bytes`: how hashes, key ids and content ids are
+/// written everywhere.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
+    data_encoding::HEXLOWER.encode(bytes)
 }
 
-/// Parses exactly 64 lowercase hex digits.
+/// Parses exactly 64 lowercase hex digits (upper case is refused: a hash
+/// has one spelling).
 pub fn parse_hash_hex(text: &str) -> Option<Hash32> {
-    let b = text.as_bytes();
-    if b.len() != 64 {
+    if text.len() != 64 {
         return None;
     }
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = (digit(b[2 * i])? << 4) | digit(b[2 * i + 1])?;
-    }
-    Some(out)
+    data_encoding::HEXLOWER
+        .decode(text.as_bytes())
+        .ok()?
+        .try_into()
+        .ok()
 }
 
 /// Standard base64 with padding.
@@ -210,30 +200,6 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record, FeedError> {
     Ok(r)
 }
 
-/// Current Unix time in seconds.
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
-pub fn format_time(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = match u16::try_from(days) {
-        Ok(d) => Date::from_days(d).ymd(),
-        Err(_) => return format!("@{secs}"),
-    };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,8 +263,13 @@ mod tests {
     }
 
     #[test]
-    fn time_format() {
-        assert_eq!(format_time(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_time(1_700_000_000), "2023-11-14T22:13:20Z");
+    fn hex_has_one_spelling() {
+        let h = sha256(b"x");
+        let text = hex(&h);
+        assert_eq!(text.len(), 64);
+        assert_eq!(parse_hash_hex(&text), Some(h));
+        assert_eq!(parse_hash_hex(&text.to_uppercase()), None);
+        assert_eq!(parse_hash_hex(&text[..62]), None);
+        assert_eq!(hex(&[0x0f, 0xa0]), "0fa0");
     }
 }

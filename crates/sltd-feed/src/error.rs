@@ -175,7 +175,7 @@ impl fmt::Display for FeedError {
             } => write!(
                 f,
                 "root metadata version {version} expired at {} (Unix {expires_at})",
-                crate::format_time(*expires_at)
+                crate::format_unix(*expires_at)
             ),
             FeedMismatch { expected, found } => write!(
                 f,
@@ -196,7 +196,7 @@ impl fmt::Display for FeedError {
             CheckpointExpired { expires_at, now } => write!(
                 f,
                 "checkpoint expired at {} ({}s ago): the feed is frozen or the mirror is stale",
-                crate::format_time(*expires_at),
+                crate::format_unix(*expires_at),
                 now - expires_at
             ),
             CheckpointRootVersion {

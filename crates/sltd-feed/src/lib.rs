@@ -18,16 +18,18 @@ pub mod datadir;
 pub mod delta;
 mod encoding;
 mod error;
+pub mod freshness;
 pub mod keys;
 pub mod layout;
 pub mod metadata;
 pub mod publish;
 pub mod snapshot;
 pub mod state;
+pub mod time;
 
 pub use datadir::write_private_file;
 pub use encoding::{
-    Hash32, b64, decode_record, encode_key, encode_record, format_time, hex, now_unix,
-    parse_hash_hex, sha256, unb64,
+    Hash32, b64, decode_record, encode_key, encode_record, hex, parse_hash_hex, sha256, unb64,
 };
 pub use error::FeedError;
+pub use time::{format_unix, now_unix};

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::FeedError;
 use crate::encoding::{Hash32, hex, parse_hash_hex};
+use crate::freshness::has_expired;
 use crate::keys::{Envelope, KeySet, PublicKey, SecretKey, decode_public, seal};
 
 /// The spec version every payload carries; a reader refuses another one.
@@ -195,7 +196,7 @@ impl Root {
 
     /// Refuses an expired root.
     pub fn check_expiry(&self, now: i64) -> Result<(), FeedError> {
-        if now > self.expires_at {
+        if has_expired(now, self.expires_at) {
             return Err(FeedError::RootExpired {
                 version: self.version,
                 expires_at: self.expires_at,
@@ -301,7 +302,7 @@ impl Checkpoint {
     /// checks against what the client knows are in [`Checkpoint::check_against`].
     pub fn verify(root: &Root, bytes: &[u8], now: i64) -> Result<Checkpoint, FeedError> {
         Self::verify_signed(root, bytes).and_then(|c| {
-            if now > c.expires_at {
+            if has_expired(now, c.expires_at) {
                 return Err(FeedError::CheckpointExpired {
                     expires_at: c.expires_at,
                     now,

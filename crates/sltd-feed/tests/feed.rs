@@ -2,8 +2,9 @@
 //! round trips, the publisher's recovery, and the data directory's
 //! installation, garbage collection, rollback, lock and freshness.
 
-use sltd_feed::datadir::{CurrentWatch, DataDir, Freshness, FreshnessPolicy, NewGeneration};
+use sltd_feed::datadir::{CurrentWatch, DataDir, NewGeneration};
 use sltd_feed::delta::{self, DeltaHeader, Op};
+use sltd_feed::freshness::{Freshness, FreshnessPolicy};
 use sltd_feed::keys::{KeySet, SecretKey};
 use sltd_feed::metadata::{Checkpoint, Limits, Root};
 use sltd_feed::publish::{InitOptions, PublishOptions, Publisher, PublisherConfig, diff, state_of};
@@ -272,9 +273,12 @@ fn data_dir_generations_gc_rollback_lock_and_freshness() {
     drop(l);
     assert!(d.lock().is_ok());
     // Freshness.
-    let p = FreshnessPolicy { stale_after: 100 };
+    let p = FreshnessPolicy {
+        stale_after: std::time::Duration::from_secs(100),
+    };
     assert_eq!(g3.freshness(1050, &p), Freshness::Fresh);
     assert_eq!(g3.freshness(1200, &p), Freshness::Stale);
+    assert_eq!(g3.freshness(5000, &p), Freshness::Stale);
     assert_eq!(g3.freshness(5001, &p), Freshness::Expired);
     // A corrupt CURRENT is an error, not a panic.
     std::fs::write(tmp.path().join("CURRENT"), b"../../etc\n").unwrap();

@@ -20,8 +20,10 @@ use tonic::{Request, Response};
 
 use crate::Daemon;
 use crate::audit::{AuditDataset, AuditEvent, AuditMatch, AuditQuery, now_rfc3339};
-use crate::dataset::{Dataset, Freshness, unix_now};
+use crate::dataset::Dataset;
 use crate::metrics::{Rpc, VerdictLabel};
+use sltd_feed::freshness::Freshness;
+use sltd_feed::now_unix as unix_now;
 
 /// Longest `request_id` accepted. It is echoed and audited, so it is
 /// bounded like everything else a client sends.
@@ -179,8 +181,7 @@ impl Daemon {
             content_id: m.content_id.clone(),
             sequence: m.sequence,
             as_of: Some(timestamp(m.as_of)),
-            freshness: freshness_to_proto(m.freshness(now, self.config.freshness.stale_after()))
-                as i32,
+            freshness: freshness_to_proto(m.freshness(now, &self.config.freshness)) as i32,
             age_seconds: m.age_seconds(now),
             expires_at: m.expires_at.map(timestamp),
             record_count: m.record_count,

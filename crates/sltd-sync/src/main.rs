@@ -18,8 +18,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde::Deserialize;
-use sltd_feed::datadir::{DataDir, FreshnessPolicy};
-use sltd_feed::{FeedError, format_time, now_unix};
+use sltd_feed::datadir::DataDir;
+use sltd_feed::freshness::{Freshness, FreshnessPolicy};
+use sltd_feed::{FeedError, format_unix, now_unix};
 use sltd_sync::source::{HttpTimeouts, Progress, open_source};
 use sltd_sync::{Compaction, ProgressFactory, SyncError, SyncOptions, Syncer};
 
@@ -58,7 +59,9 @@ struct Cli {
     /// The pinned root metadata (a copy of the feed's 1.root.json).
     #[arg(long, global = true)]
     trust: Option<PathBuf>,
-    /// Data older than this is reported STALE (e.g. 6h).
+    /// Data older than this is reported STALE, e.g. 48h (the same syntax as
+    /// `stale_after` in the config file and `sltdd --stale-after`)
+    /// [default: 48h].
     #[arg(long, global = true)]
     stale_after: Option<humantime::Duration>,
     /// Log format.
@@ -199,17 +202,12 @@ impl Settings {
     }
 
     fn freshness(&self) -> FreshnessPolicy {
-        let d = self
-            .cli
-            .stale_after
-            .map(Duration::from)
-            .or(self.cfg.stale_after);
-        match d {
-            Some(d) => FreshnessPolicy {
-                stale_after: d.as_secs() as i64,
-            },
-            None => FreshnessPolicy::default(),
-        }
+        FreshnessPolicy::with_stale_after(
+            self.cli
+                .stale_after
+                .map(Duration::from)
+                .or(self.cfg.stale_after),
+        )
     }
 
     fn timeouts(&self) -> HttpTimeouts {
@@ -375,7 +373,7 @@ fn status(s: &Settings, json: bool) -> anyhow::Result<u8> {
     let g = data.current()?;
     let st = data.status()?;
     let fresh = g.as_ref().map(|g| g.freshness(now, &policy));
-    let t = |v: Option<i64>| v.map(format_time);
+    let t = |v: Option<i64>| v.map(format_unix);
     if json {
         let v = serde_json::json!({
             "feed": g.as_ref().map(|g| g.feed.clone()),
@@ -387,7 +385,7 @@ fn status(s: &Settings, json: bool) -> anyhow::Result<u8> {
             "age_seconds": g.as_ref().map(|g| g.age(now)),
             "expires_at": t(g.as_ref().map(|g| g.expires_at)),
             "freshness": fresh.map(|f| f.as_str()),
-            "stale_after_seconds": policy.stale_after,
+            "stale_after_seconds": policy.stale_after.as_secs(),
             "generation": g.as_ref().map(|g| g.id.to_string()),
             "segments": g.as_ref().map(|g| g.segments.len()),
             "last_attempt": t(st.last_attempt),
@@ -407,16 +405,14 @@ fn status(s: &Settings, json: bool) -> anyhow::Result<u8> {
                 println!("records:       {}", g.record_count);
                 println!(
                     "as of:         {} ({} ago)",
-                    format_time(g.as_of),
+                    format_unix(g.as_of),
                     humantime::format_duration(Duration::from_secs(g.age(now).max(0) as u64))
                 );
-                println!("expires:       {}", format_time(g.expires_at));
+                println!("expires:       {}", format_unix(g.expires_at));
                 println!(
                     "freshness:     {} (stale after {})",
                     g.freshness(now, &policy),
-                    humantime::format_duration(Duration::from_secs(
-                        policy.stale_after.max(0) as u64
-                    ))
+                    humantime::format_duration(policy.stale_after)
                 );
                 println!("generation:    {} ({} segment(s))", g.id, g.segments.len());
             }
@@ -441,9 +437,9 @@ fn status(s: &Settings, json: bool) -> anyhow::Result<u8> {
     }
     Ok(match fresh {
         None => EXIT_EMPTY,
-        Some(sltd_feed::datadir::Freshness::Fresh) => 0,
-        Some(sltd_feed::datadir::Freshness::Stale) => EXIT_STALE,
-        Some(sltd_feed::datadir::Freshness::Expired) => EXIT_EXPIRED,
+        Some(Freshness::Fresh) => 0,
+        Some(Freshness::Stale) => EXIT_STALE,
+        Some(Freshness::Expired) => EXIT_EXPIRED,
     })
 }
 
