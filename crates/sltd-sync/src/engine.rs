@@ -3,7 +3,6 @@
 //! data generation. Compaction follows as a separate step, after the new
 //! data is already being served.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -642,14 +641,12 @@ impl<'a> Syncer<'a> {
 
     /// Merges segments (oldest first) into one segment.
     fn merge_segments(&self, cp: &Checkpoint, segments: &[PathBuf]) -> Result<PathBuf, SyncError> {
-        let mut merged: BTreeMap<DocumentKey, Entry> = BTreeMap::new();
-        for p in segments {
-            let idx = sltd_index::open_file(p, MapOptions::default())?;
-            for e in idx.entries() {
-                let e = e?;
-                merged.insert(*e.key(), e);
-            }
-        }
+        let opened = segments
+            .iter()
+            .map(|p| sltd_index::open_file(p, MapOptions::default()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let merged = sltd_index::merge_layers(&opened)?;
+        drop(opened);
         let seg = self.build_segment(cp, merged.into_values())?;
         match seg {
             Some(p) => Ok(p),
@@ -782,13 +779,6 @@ impl<'a> Syncer<'a> {
     fn compact(&self, g: &Generation) -> Result<Generation, SyncError> {
         let started = Instant::now();
         let idx = g.open_index(MapOptions::default())?;
-        let mut overlay: BTreeMap<DocumentKey, Entry> = BTreeMap::new();
-        for seg in idx.segments() {
-            for e in seg.entries() {
-                let e = e?;
-                overlay.insert(*e.key(), e);
-            }
-        }
         let mut b = IndexBuilder::new(BuildOptions {
             kind: IndexKind::Base,
             created_at: self.now(),
@@ -796,18 +786,7 @@ impl<'a> Syncer<'a> {
             state_root: g.state_root,
         });
         b.reserve(g.record_count as usize);
-        for e in idx.base().entries() {
-            if let Entry::Record(r) = e?
-                && !overlay.contains_key(&r.key)
-            {
-                b.push(r);
-            }
-        }
-        for e in overlay.into_values() {
-            if let Entry::Record(r) = e {
-                b.push(r);
-            }
-        }
+        idx.for_each_record(|r| b.push(r))?;
         let built = b.finish()?;
         if built.header.record_count != g.record_count {
             return Err(FeedError::DataDir {
@@ -841,25 +820,7 @@ impl<'a> Syncer<'a> {
 
 /// Recomputes a state hash from every record of a layered index.
 fn state_of_index<B: AsRef<[u8]>>(idx: &LayeredIndex<B>) -> Result<StateHash, SyncError> {
-    let mut overlay: BTreeMap<DocumentKey, Entry> = BTreeMap::new();
-    for seg in idx.segments() {
-        for e in seg.entries() {
-            let e = e?;
-            overlay.insert(*e.key(), e);
-        }
-    }
     let mut h = StateHash::empty();
-    for e in idx.base().entries() {
-        if let Entry::Record(r) = e?
-            && !overlay.contains_key(&r.key)
-        {
-            h.insert(&r);
-        }
-    }
-    for e in overlay.values() {
-        if let Entry::Record(r) = e {
-            h.insert(r);
-        }
-    }
+    idx.for_each_record(|r| h.insert(&r))?;
     Ok(h)
 }
