@@ -3,6 +3,8 @@
 //! of the feed uses. One encoding, one decoder: a record has
 //! exactly one byte string, so its hash is well defined.
 
+use std::io::Read;
+
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use sltd_model::{
@@ -190,6 +192,28 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Decompresses a zstd frame, refusing more than `cap` bytes of output.
+pub fn decompress_capped(body: &[u8], cap: u64, what: &str) -> Result<Vec<u8>, FeedError> {
+    let dec = zstd::stream::read::Decoder::new(body).map_err(|e| FeedError::Malformed {
+        what: "compressed data",
+        reason: format!("{what}: {e}"),
+    })?;
+    let mut out = Vec::new();
+    dec.take(cap.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| FeedError::Malformed {
+            what: "compressed data",
+            reason: format!("{what}: {e}"),
+        })?;
+    if out.len() as u64 > cap {
+        return Err(FeedError::TooLarge {
+            what: format!("{what} (decompressed)"),
+            limit: cap,
+        });
+    }
+    Ok(out)
+}
+
 /// Decodes one canonical record that fills `bytes` exactly.
 pub fn decode_record(bytes: &[u8]) -> Result<Record, FeedError> {
     let mut c = Cursor::new(bytes, "record");
@@ -198,6 +222,22 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record, FeedError> {
         return Err(c.err("trailing bytes"));
     }
     Ok(r)
+}
+
+/// Decodes canonical records filling `bytes` exactly, refusing any that is
+/// not strictly after the one before it in key order. `what` names the file
+/// in errors.
+pub fn decode_records(bytes: &[u8], what: &'static str) -> Result<Vec<Record>, FeedError> {
+    let mut c = Cursor::new(bytes, what);
+    let mut out: Vec<Record> = Vec::new();
+    while !c.is_empty() {
+        let r = c.record()?;
+        if out.last().is_some_and(|l| l.key >= r.key) {
+            return Err(c.err("records not strictly ascending by key"));
+        }
+        out.push(r);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -224,6 +264,10 @@ mod tests {
             b"\x01D\x09C01X00T47\x02PP\x01\x47\x4d\x03FRA\x05ref/1".to_vec()
         );
         assert_eq!(decode_record(&out).unwrap(), rec());
+        assert_eq!(decode_records(&out, "test").unwrap(), vec![rec()]);
+        let mut twice = out.clone();
+        twice.extend_from_slice(&out);
+        assert!(decode_records(&twice, "test").is_err(), "a key twice");
         let mut longer = out.clone();
         longer.push(0);
         assert!(decode_record(&longer).is_err());

@@ -228,6 +228,29 @@ impl FileRef {
     pub fn hash(&self) -> Option<Hash32> {
         parse_hash_hex(&self.sha256)
     }
+
+    /// Checks that `bytes`, the file `what`, are exactly the signed file:
+    /// its length (`Truncated`, `TooLarge`) and its hash (`HashMismatch`).
+    pub fn check(&self, what: &str, bytes: &[u8]) -> Result<(), FeedError> {
+        let len = bytes.len() as u64;
+        if len < self.length {
+            return Err(FeedError::Truncated {
+                what: what.into(),
+                expected: self.length,
+                actual: len,
+            });
+        }
+        if len > self.length {
+            return Err(FeedError::TooLarge {
+                what: what.into(),
+                limit: self.length,
+            });
+        }
+        if self.hash() != Some(crate::sha256(bytes)) {
+            return Err(FeedError::HashMismatch { what: what.into() });
+        }
+        Ok(())
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -389,6 +412,18 @@ pub struct ChunkRef {
     pub raw_length: u64,
     pub records: u64,
     pub sha256: String,
+}
+
+impl ChunkRef {
+    /// The chunk as a signed file reference of the snapshot at `sequence`
+    /// (its length and hash), to bound and check its download.
+    pub fn file_ref(&self, sequence: u64) -> FileRef {
+        FileRef {
+            sequence,
+            length: self.length,
+            sha256: self.sha256.clone(),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

@@ -10,12 +10,13 @@
 //! DIR`, the generations `sltd-sync` installs). The RPC code never needs to
 //! know which one is in use.
 
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use sltd_datadir::FileStamp;
 use sltd_feed::freshness::{Freshness, FreshnessPolicy, age_seconds};
 use sltd_index::{IndexError, LayeredIndex, MapOptions, SharedMmap, open_file};
 use sltd_model::{Query, Record};
-use std::fmt;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
 
 /// An opened, resident, verified data set and what answers say about it.
 #[derive(Debug)]
@@ -124,29 +125,6 @@ impl std::error::Error for LoadError {
             LoadError::Io { source, .. } => Some(source),
             LoadError::Invalid { .. } => None,
         }
-    }
-}
-
-/// Identifies one version of a file cheaply (no reading): a rename over the
-/// path changes the inode, an in-place write changes the size or the mtime.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FileStamp {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime_ns: i128,
-}
-
-impl FileStamp {
-    /// The stamp of the file at `path` (following symlinks).
-    pub fn of(path: &Path) -> std::io::Result<Self> {
-        let m = std::fs::metadata(path)?;
-        Ok(Self {
-            dev: m.dev(),
-            ino: m.ino(),
-            len: m.len(),
-            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-        })
     }
 }
 

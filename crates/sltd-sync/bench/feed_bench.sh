@@ -18,7 +18,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 
 cd "$ROOT"
 cargo build --release -q -p sltd-cli -p sltd-sync
-cargo build --release -q -p sltd-sync --example datadir_query
+cargo build --release -q -p sltd-datadir --example datadir_query
 BIN=$CARGO_TARGET_DIR/release
 SLTD=$BIN/sltd
 SYNC=$BIN/sltd-sync

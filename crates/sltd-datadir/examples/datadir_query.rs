@@ -1,13 +1,14 @@
-//! Opens a data directory's current generation the way the daemon does and
-//! looks numbers up; prints how long it took. Used by `bench/feed_bench.sh`
-//! to time "delta available -> queryable".
+//! Opens a data directory's current generation the way the daemon does
+//! (`GenerationOpener` with `OpenOptions::SERVE`: mapped resident, every
+//! file fully verified) and looks numbers up; prints how long it took. Used
+//! by `crates/sltd-sync/bench/feed_bench.sh` to time "delta available ->
+//! queryable".
 //!
-//! `cargo run --release -p sltd-sync --example datadir_query -- DATA NUMBER...`
+//! `cargo run --release -p sltd-datadir --example datadir_query -- DATA NUMBER...`
 
 use std::time::Instant;
 
-use sltd_feed::datadir::DataDir;
-use sltd_index::MapOptions;
+use sltd_datadir::{DataDir, GenerationOpener, OpenOptions};
 use sltd_model::{DocumentNumber, Query};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,8 +16,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = args.next().ok_or("usage: datadir_query DATA NUMBER...")?;
     let t = Instant::now();
     let d = DataDir::open(std::path::Path::new(&dir))?;
-    let g = d.current()?.ok_or("nothing installed")?;
-    let idx = g.open_index(MapOptions::default())?;
+    let opener = GenerationOpener::new(OpenOptions::SERVE);
+    let (g, idx) = d.open_current(&opener)?.ok_or("nothing installed")?;
     let opened = t.elapsed();
     let mut out = Vec::new();
     for n in args {
@@ -26,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{n}: {} hit(s) in {:?}", out.len(), q.elapsed());
     }
     println!(
-        "generation {} sequence {} ({} segment(s)) opened in {:?}",
+        "generation {} sequence {} ({} segment(s)) opened and verified in {:?}",
         g.id,
         g.sequence,
         g.segments.len(),
