@@ -10,6 +10,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use sltd_feed::freshness::Freshness;
+use sltd_feed::now_unix as unix_now;
 use sltd_model::mrz::{self, Mrz, MrzFormat};
 use sltd_model::{DocumentNumber, DocumentType, IssuingState, ModelError, Query, Record, Status};
 use sltd_proto::v1 as pb;
@@ -22,8 +24,6 @@ use crate::Daemon;
 use crate::audit::{AuditDataset, AuditEvent, AuditMatch, AuditQuery, now_rfc3339};
 use crate::dataset::Dataset;
 use crate::metrics::{Rpc, VerdictLabel};
-use sltd_feed::freshness::Freshness;
-use sltd_feed::now_unix as unix_now;
 
 /// Longest `request_id` accepted. It is echoed and audited, so it is
 /// bounded like everything else a client sends.
