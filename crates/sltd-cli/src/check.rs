@@ -7,11 +7,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
+use sltd_feed::format_unix;
+use sltd_feed::freshness::Freshness;
 use sltd_proto::v1 as pb;
 use sltd_proto::v1::check_request::Query as PbQuery;
 
 use crate::client::{ConnectArgs, status_text};
-use crate::index_cmd::unix_to_text;
 use crate::{EXIT_ERROR, EXIT_HIT, EXIT_NO_HIT};
 
 #[derive(clap::Args, Debug)]
@@ -278,13 +279,19 @@ fn status_name(code: i32) -> &'static str {
     }
 }
 
-fn freshness_name(code: i32) -> &'static str {
+/// The answer's freshness as the one freshness type every sltd program
+/// prints; `None` when the daemon did not say.
+fn freshness_of(code: i32) -> Option<Freshness> {
     match pb::Freshness::try_from(code) {
-        Ok(pb::Freshness::Fresh) => "fresh",
-        Ok(pb::Freshness::Stale) => "STALE",
-        Ok(pb::Freshness::Expired) => "EXPIRED",
-        _ => "unknown",
+        Ok(pb::Freshness::Fresh) => Some(Freshness::Fresh),
+        Ok(pb::Freshness::Stale) => Some(Freshness::Stale),
+        Ok(pb::Freshness::Expired) => Some(Freshness::Expired),
+        _ => None,
     }
+}
+
+fn freshness_name(code: i32) -> &'static str {
+    freshness_of(code).map_or("UNKNOWN", Freshness::as_str)
 }
 
 fn verdict_name(code: i32) -> &'static str {
@@ -375,9 +382,7 @@ fn write_dataset(out: &mut impl Write, ds: &pb::DatasetInfo) -> io::Result<()> {
         "data set {id} (sequence {}, {} records, as of {}, {}, age {})",
         ds.sequence,
         ds.record_count,
-        ds.as_of
-            .map(|t| unix_to_text(t.seconds))
-            .unwrap_or_default(),
+        ds.as_of.map(|t| format_unix(t.seconds)).unwrap_or_default(),
         freshness_name(ds.freshness),
         humantime::format_duration(std::time::Duration::from_secs(
             ds.age_seconds.max(0).unsigned_abs()
@@ -440,10 +445,10 @@ fn dataset_json(ds: &pb::DatasetInfo) -> Value {
     json!({
         "content_id": ds.content_id,
         "sequence": ds.sequence,
-        "as_of": ds.as_of.map(|t| unix_to_text(t.seconds)),
-        "freshness": freshness_name(ds.freshness).to_lowercase(),
+        "as_of": ds.as_of.map(|t| format_unix(t.seconds)),
+        "freshness": freshness_name(ds.freshness),
         "age_seconds": ds.age_seconds,
-        "expires_at": ds.expires_at.map(|t| unix_to_text(t.seconds)),
+        "expires_at": ds.expires_at.map(|t| format_unix(t.seconds)),
         "record_count": ds.record_count,
     })
 }

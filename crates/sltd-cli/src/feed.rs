@@ -1,8 +1,8 @@
 //! `sltd feed ...`: the publisher side of the signed feed. Key generation,
 //! creating a feed, publishing a full export as a signed delta, refreshing
 //! the checkpoint, rotating the root keys, and a small static server.
-//! The format lives in `sltd_feed`; this module only wires it to files and
-//! flags.
+//! The format lives in `sltd_feed` and the publisher in `sltd_publisher`;
+//! this module only wires them to files and flags.
 
 use std::fs::File;
 use std::io::{BufReader, IsTerminal};
@@ -14,9 +14,10 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use sltd_feed::keys::{PublicKey, SecretKey};
 use sltd_feed::metadata::Limits;
-use sltd_feed::publish::{InitOptions, PublishOptions, Publisher, PublisherConfig};
-use sltd_feed::{format_time, hex, now_unix, write_private_file};
-use sltd_sync::serve::{ServeOptions, StaticServer};
+use sltd_feed::{format_unix, hex, now_unix};
+use sltd_publisher::keys::write_secret_key;
+use sltd_publisher::serve::{ServeOptions, StaticServer};
+use sltd_publisher::{InitOptions, PublishOptions, Publisher, PublisherConfig};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum FeedCommand {
@@ -172,7 +173,7 @@ pub(crate) fn run(cmd: FeedCommand) -> anyhow::Result<u8> {
             if pub_path.exists() {
                 bail!("{} already exists", pub_path.display());
             }
-            write_private_file(&output, &k.to_file_bytes())
+            write_secret_key(&output, &k)
                 .with_context(|| format!("writing {} (it must not exist yet)", output.display()))?;
             std::fs::write(&pub_path, k.public().to_file_bytes())?;
             println!("key id {}", k.keyid());
@@ -236,7 +237,7 @@ pub(crate) fn run(cmd: FeedCommand) -> anyhow::Result<u8> {
             println!(
                 "checkpoint sequence {} re-signed; expires {}",
                 c.sequence,
-                format_time(c.expires_at)
+                format_unix(c.expires_at)
             );
             Ok(0)
         }

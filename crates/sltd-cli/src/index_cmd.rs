@@ -3,12 +3,13 @@
 use std::fs::File;
 use std::io::{self, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
+use sltd_feed::now_unix;
 use sltd_index::{BuildOptions, Header, IndexBuilder, MapOptions, MappedIndex, open_file};
 use sltd_model::mrz::Mrz;
 use sltd_model::{DocumentNumber, DocumentType, IssuingState, Query, Record};
@@ -105,12 +106,6 @@ pub(crate) fn run(cmd: IndexCommand) -> anyhow::Result<u8> {
         IndexCommand::Inspect(a) => inspect(a),
         IndexCommand::Verify(a) => verify(a),
     }
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// How many bad rows are printed before the rest are only counted.
@@ -279,7 +274,7 @@ fn query(args: QueryArgs) -> anyhow::Result<u8> {
             "data set {} ({} records, built {})",
             short_id(h),
             h.record_count,
-            unix_to_text(h.created_at)
+            sltd_feed::format_unix(h.created_at)
         )?;
     }
     Ok(code)
@@ -415,25 +410,10 @@ fn dataset_json(h: &Header) -> Value {
     json!({
         "content_id": h.content_id_hex(),
         "record_count": h.record_count,
-        "created_at": unix_to_text(h.created_at),
+        "created_at": sltd_feed::format_unix(h.created_at),
         "feed_sequence": h.feed_sequence,
         "state_root": h.state_root_hex(),
     })
-}
-
-/// RFC 3339 UTC text for a Unix time.
-pub(crate) fn unix_to_text(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let date = u16::try_from(days)
-        .map(|d| sltd_model::Date::from_days(d).to_string())
-        .unwrap_or_else(|_| format!("day {days}"));
-    format!(
-        "{date}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
@@ -449,7 +429,7 @@ fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
             "kind": format!("{:?}", h.kind).to_lowercase(),
             "record_count": h.record_count,
             "duplicates_dropped": h.duplicates_dropped,
-            "created_at": unix_to_text(h.created_at),
+            "created_at": sltd_feed::format_unix(h.created_at),
             "content_id": h.content_id_hex(),
             "feed_sequence": h.feed_sequence,
             "state_root": h.state_root_hex(),
@@ -473,7 +453,7 @@ fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
     );
     println!("records         {}", h.record_count);
     println!("duplicates      {} dropped at build", h.duplicates_dropped);
-    println!("created         {}", unix_to_text(h.created_at));
+    println!("created         {}", sltd_feed::format_unix(h.created_at));
     println!("content id      {}", h.content_id_hex());
     println!("feed sequence   {}", h.feed_sequence);
     println!("state root      {}", h.state_root_hex());

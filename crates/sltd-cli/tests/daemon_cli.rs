@@ -86,7 +86,7 @@ fn check_exit_codes_and_output() {
         out.contains("HIT") && out.contains("STOLEN") && out.contains("UTO-TD3-0001"),
         "{out}"
     );
-    assert!(out.contains("data set") && out.contains("fresh"), "{out}");
+    assert!(out.contains("data set") && out.contains("FRESH"), "{out}");
 
     let (code, out, _) = sltd(&["check", "--server", s, "--number", "QQ0000000X"]);
     assert_eq!(code, 1, "{out}");
@@ -116,7 +116,7 @@ fn check_exit_codes_and_output() {
     assert_eq!(v["mrz"]["format"], "TD3");
     assert_eq!(v["mrz"]["all_check_digits_valid"], true);
     assert_eq!(v["matches"][0]["status"], "stolen");
-    assert_eq!(v["dataset"]["freshness"], "fresh");
+    assert_eq!(v["dataset"]["freshness"], "FRESH");
 
     // A daemon that is not there: an error, exit 2.
     let (code, _, err) = sltd(&[

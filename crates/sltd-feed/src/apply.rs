@@ -32,6 +32,16 @@ impl StateLookup for BTreeMap<DocumentKey, Record> {
     }
 }
 
+/// No installed state yet: the empty state.
+impl<L: StateLookup> StateLookup for Option<L> {
+    fn get_record(&self, key: &DocumentKey) -> Result<Option<Record>, FeedError> {
+        match self {
+            Some(l) => l.get_record(key),
+            None => Ok(None),
+        }
+    }
+}
+
 /// The empty state (a client with nothing installed).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EmptyState;

@@ -7,15 +7,13 @@
 //! tag 2), strictly ascending by key. The header signs the body's length and
 //! SHA-256, so no byte of the file is unsigned.
 
-use std::io::Read;
-
 use serde::{Deserialize, Serialize};
 use sltd_model::{DocumentKey, Record};
 
 use crate::FeedError;
 use crate::encoding::{
-    Cursor, Hash32, OP_DELETE, OP_UPSERT, encode_key, encode_record, hex, parse_hash_hex, sha256,
-    zstd_frame_content_size,
+    Cursor, Hash32, OP_DELETE, OP_UPSERT, decompress_capped, encode_key, encode_record, hex,
+    parse_hash_hex, sha256,
 };
 use crate::keys::{Envelope, SecretKey, seal};
 use crate::metadata::{DELTA_TYPE, Root, SPEC_VERSION};
@@ -88,8 +86,9 @@ pub fn encode(
     let mut raw = Vec::with_capacity(ops.len() * 40);
     for w in ops.windows(2) {
         if w[0].key() >= w[1].key() {
-            return Err(FeedError::Publish {
-                reason: "delta operations are not strictly ascending by key".into(),
+            return Err(FeedError::Encode {
+                what: "delta",
+                reason: "operations are not strictly ascending by key".into(),
             });
         }
     }
@@ -105,7 +104,8 @@ pub fn encode(
             }
         }
     }
-    let body = zstd::bulk::compress(&raw, 9).map_err(|e| FeedError::Publish {
+    let body = zstd::bulk::compress(&raw, 9).map_err(|e| FeedError::Encode {
+        what: "delta",
         reason: format!("zstd: {e}"),
     })?;
     let j = HeaderJson {
@@ -133,40 +133,6 @@ pub fn encode(
     out.extend_from_slice(&(env.len() as u32).to_le_bytes());
     out.extend_from_slice(&env);
     out.extend_from_slice(&body);
-    Ok(out)
-}
-
-/// Decompresses `body`, which must be one zstd frame in the feed's one
-/// framing (see [`zstd_frame_content_size`]) stating a content size of
-/// exactly `raw_length` bytes, the signed length. Output beyond that is
-/// never produced.
-pub(crate) fn decompress_capped(
-    body: &[u8],
-    raw_length: u64,
-    what: &str,
-) -> Result<Vec<u8>, FeedError> {
-    let malformed = |reason: String| FeedError::Malformed {
-        what: "compressed data",
-        reason: format!("{what}: {reason}"),
-    };
-    let stated = zstd_frame_content_size(body).map_err(malformed)?;
-    if stated != raw_length {
-        return Err(malformed(format!(
-            "the frame states {stated} bytes of content, the signed length is {raw_length}"
-        )));
-    }
-    let dec = zstd::stream::read::Decoder::new(body).map_err(|e| malformed(e.to_string()))?;
-    let mut out = Vec::new();
-    dec.single_frame()
-        .take(raw_length.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(|e| malformed(e.to_string()))?;
-    if out.len() as u64 > raw_length {
-        return Err(FeedError::TooLarge {
-            what: format!("{what} (decompressed)"),
-            limit: raw_length,
-        });
-    }
     Ok(out)
 }
 

@@ -1,7 +1,9 @@
 //! The canonical binary encoding of records and keys that deltas, snapshots
-//! and the state root hash, and the small text helpers (hex, base64, time)
-//! every file of the feed uses. One encoding, one decoder: a record has
+//! and the state root hash, and the text encodings (hex, base64) every file
+//! of the feed uses. One encoding, one decoder: a record has
 //! exactly one byte string, so its hash is well defined.
+
+use std::io::Read;
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -19,33 +21,23 @@ pub fn sha256(bytes: &[u8]) -> Hash32 {
     Sha256::digest(bytes).into()
 }
 
-/// Lowercase hex of `bytes`.
+/// Lowercase hex of `bytes`: how hashes, key ids and content ids are
+/// written everywhere.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
+    data_encoding::HEXLOWER.encode(bytes)
 }
 
-/// Parses exactly 64 lowercase hex digits.
+/// Parses exactly 64 lowercase hex digits (upper case is refused: a hash
+/// has one spelling).
 pub fn parse_hash_hex(text: &str) -> Option<Hash32> {
-    let b = text.as_bytes();
-    if b.len() != 64 {
+    if text.len() != 64 {
         return None;
     }
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = (digit(b[2 * i])? << 4) | digit(b[2 * i + 1])?;
-    }
-    Some(out)
+    data_encoding::HEXLOWER
+        .decode(text.as_bytes())
+        .ok()?
+        .try_into()
+        .ok()
 }
 
 /// Standard base64 with padding.
@@ -243,6 +235,36 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Decompresses `body`, which must be one zstd frame in the feed's one
+/// framing (see [`zstd_frame_content_size`]) stating a content size of
+/// exactly `raw_length` bytes, the signed length. Output beyond that is
+/// never produced.
+pub fn decompress_capped(body: &[u8], raw_length: u64, what: &str) -> Result<Vec<u8>, FeedError> {
+    let malformed = |reason: String| FeedError::Malformed {
+        what: "compressed data",
+        reason: format!("{what}: {reason}"),
+    };
+    let stated = zstd_frame_content_size(body).map_err(malformed)?;
+    if stated != raw_length {
+        return Err(malformed(format!(
+            "the frame states {stated} bytes of content, the signed length is {raw_length}"
+        )));
+    }
+    let dec = zstd::stream::read::Decoder::new(body).map_err(|e| malformed(e.to_string()))?;
+    let mut out = Vec::new();
+    dec.single_frame()
+        .take(raw_length.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| malformed(e.to_string()))?;
+    if out.len() as u64 > raw_length {
+        return Err(FeedError::TooLarge {
+            what: format!("{what} (decompressed)"),
+            limit: raw_length,
+        });
+    }
+    Ok(out)
+}
+
 /// Decodes one canonical record that fills `bytes` exactly.
 pub fn decode_record(bytes: &[u8]) -> Result<Record, FeedError> {
     let mut c = Cursor::new(bytes, "record");
@@ -253,28 +275,20 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record, FeedError> {
     Ok(r)
 }
 
-/// Current Unix time in seconds.
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
-pub fn format_time(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = match u16::try_from(days) {
-        Ok(d) => Date::from_days(d).ymd(),
-        Err(_) => return format!("@{secs}"),
-    };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+/// Decodes canonical records filling `bytes` exactly, refusing any that is
+/// not strictly after the one before it in key order. `what` names the file
+/// in errors.
+pub fn decode_records(bytes: &[u8], what: &'static str) -> Result<Vec<Record>, FeedError> {
+    let mut c = Cursor::new(bytes, what);
+    let mut out: Vec<Record> = Vec::new();
+    while !c.is_empty() {
+        let r = c.record()?;
+        if out.last().is_some_and(|l| l.key >= r.key) {
+            return Err(c.err("records not strictly ascending by key"));
+        }
+        out.push(r);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -301,6 +315,10 @@ mod tests {
             b"\x01D\x09C01X00T47\x02PP\x01\x47\x4d\x03FRA\x05ref/1".to_vec()
         );
         assert_eq!(decode_record(&out).unwrap(), rec());
+        assert_eq!(decode_records(&out, "test").unwrap(), vec![rec()]);
+        let mut twice = out.clone();
+        twice.extend_from_slice(&out);
+        assert!(decode_records(&twice, "test").is_err(), "a key twice");
         let mut longer = out.clone();
         longer.push(0);
         assert!(decode_record(&longer).is_err());
@@ -340,8 +358,13 @@ mod tests {
     }
 
     #[test]
-    fn time_format() {
-        assert_eq!(format_time(0), "1970-01-01T00:00:00Z");
-        assert_eq!(format_time(1_700_000_000), "2023-11-14T22:13:20Z");
+    fn hex_has_one_spelling() {
+        let h = sha256(b"x");
+        let text = hex(&h);
+        assert_eq!(text.len(), 64);
+        assert_eq!(parse_hash_hex(&text), Some(h));
+        assert_eq!(parse_hash_hex(&text.to_uppercase()), None);
+        assert_eq!(parse_hash_hex(&text[..62]), None);
+        assert_eq!(hex(&[0x0f, 0xa0]), "0fa0");
     }
 }

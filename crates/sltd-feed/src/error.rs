@@ -1,6 +1,6 @@
-//! Why the feed, a file of it or the data directory was refused. Each attack
-//! in the threat model of `docs/FEED.md` maps to its own variant, so an
-//! operator (and a test) can tell a replayed delta from a forged one.
+//! Why the feed or a file of it was refused. Each attack in the threat model
+//! of `docs/FEED.md` maps to its own variant, so an operator (and a test)
+//! can tell a replayed delta from a forged one.
 
 use std::fmt;
 use std::io;
@@ -93,16 +93,14 @@ pub enum FeedError {
     Index(IndexError),
     /// A key file is unusable.
     Key { reason: String },
-    /// The feed directory is not in a state the publisher can work from.
-    Publish { reason: String },
-    /// The data directory is not in a usable state.
-    DataDir { reason: String },
-    /// Another sync holds the data directory's lock.
-    Locked { path: PathBuf },
+    /// A file of the feed could not be encoded (operations out of order, a
+    /// compressor failure): what a publisher would have written is refused.
+    Encode { what: &'static str, reason: String },
 }
 
 impl FeedError {
-    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> FeedError {
+    /// A [`FeedError::Io`] for `path`, as a `map_err` argument.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> FeedError {
         let path = path.into();
         move |source| FeedError::Io { path, source }
     }
@@ -145,9 +143,7 @@ impl FeedError {
             HashMismatch { .. } => "hash_mismatch",
             Index(_) => "index",
             Key { .. } => "key",
-            Publish { .. } => "publish",
-            DataDir { .. } => "data_dir",
-            Locked { .. } => "locked",
+            Encode { .. } => "encode",
         }
     }
 }
@@ -188,7 +184,7 @@ impl fmt::Display for FeedError {
             } => write!(
                 f,
                 "root metadata version {version} expired at {} (Unix {expires_at})",
-                crate::format_time(*expires_at)
+                crate::format_unix(*expires_at)
             ),
             FeedMismatch { expected, found } => write!(
                 f,
@@ -209,7 +205,7 @@ impl fmt::Display for FeedError {
             CheckpointExpired { expires_at, now } => write!(
                 f,
                 "checkpoint expired at {} ({}s ago): the feed is frozen or the mirror is stale",
-                crate::format_time(*expires_at),
+                crate::format_unix(*expires_at),
                 now - expires_at
             ),
             CheckpointRootVersion {
@@ -276,13 +272,7 @@ impl fmt::Display for FeedError {
             }
             Index(e) => write!(f, "index: {e}"),
             Key { reason } => write!(f, "key: {reason}"),
-            Publish { reason } => write!(f, "cannot publish: {reason}"),
-            DataDir { reason } => write!(f, "data directory: {reason}"),
-            Locked { path } => write!(
-                f,
-                "{} is locked by another sync; two syncs never overlap",
-                path.display()
-            ),
+            Encode { what, reason } => write!(f, "cannot encode the {what}: {reason}"),
         }
     }
 }

@@ -1,33 +1,38 @@
-//! The signed sltd update feed: its format, signing and verification, the
-//! state root, the publisher, and the client's data directory.
+//! The signed sltd update feed: what the publisher and the border posts
+//! share. Its encodings, keys and signatures, the root, checkpoint and
+//! manifest metadata, deltas, snapshot chunks, the state root, applying a
+//! verified delta to a state, the feed's file names, every trust check a
+//! post makes, and the freshness rule.
 //!
 //! The format and its threat model are specified in `docs/FEED.md`. This
-//! crate does no networking: `sltd-sync` fetches bytes and hands them here
-//! to be verified, and `sltd feed` publishes through [`publish::Publisher`].
+//! crate does no networking and keeps no files: `sltd-sync` fetches bytes
+//! and hands them here to be verified, `sltd-datadir` installs what passed,
+//! and `sltd-publisher` writes what these rules accept.
 //!
 //! Trust flows from a pinned root ([`metadata::Root`]) to a signed
 //! checkpoint ([`metadata::Checkpoint`]), and from the checkpoint's state
 //! root to every delta ([`delta`]) and snapshot ([`snapshot`]) through the
-//! chain of state roots ([`state`]). Nothing is installed in a data
-//! directory ([`datadir`]) before it has been verified.
+//! chain of state roots ([`state`]). [`trust`] has the rules that decide,
+//! against what a post already knows, whether to accept each.
 
 #![forbid(unsafe_code)]
 
 pub mod apply;
-pub mod datadir;
 pub mod delta;
 mod encoding;
 mod error;
+pub mod freshness;
 pub mod keys;
 pub mod layout;
 pub mod metadata;
-pub mod publish;
 pub mod snapshot;
 pub mod state;
+pub mod time;
+pub mod trust;
 
-pub use datadir::write_private_file;
 pub use encoding::{
-    Hash32, b64, decode_record, encode_key, encode_record, format_time, hex, now_unix,
+    Hash32, b64, decode_record, decode_records, decompress_capped, encode_key, encode_record, hex,
     parse_hash_hex, sha256, unb64,
 };
 pub use error::FeedError;
+pub use time::{format_unix, now_unix};

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::FeedError;
 use crate::encoding::{Hash32, hex, parse_hash_hex};
+use crate::freshness::has_expired;
 use crate::keys::{Envelope, KeySet, PublicKey, SecretKey, decode_public, seal};
 
 /// The spec version every payload carries; a reader refuses another one.
@@ -195,7 +196,7 @@ impl Root {
 
     /// Refuses an expired root.
     pub fn check_expiry(&self, now: i64) -> Result<(), FeedError> {
-        if now > self.expires_at {
+        if has_expired(now, self.expires_at) {
             return Err(FeedError::RootExpired {
                 version: self.version,
                 expires_at: self.expires_at,
@@ -226,6 +227,29 @@ pub struct FileRef {
 impl FileRef {
     pub fn hash(&self) -> Option<Hash32> {
         parse_hash_hex(&self.sha256)
+    }
+
+    /// Checks that `bytes`, the file `what`, are exactly the signed file:
+    /// its length (`Truncated`, `TooLarge`) and its hash (`HashMismatch`).
+    pub fn check(&self, what: &str, bytes: &[u8]) -> Result<(), FeedError> {
+        let len = bytes.len() as u64;
+        if len < self.length {
+            return Err(FeedError::Truncated {
+                what: what.into(),
+                expected: self.length,
+                actual: len,
+            });
+        }
+        if len > self.length {
+            return Err(FeedError::TooLarge {
+                what: what.into(),
+                limit: self.length,
+            });
+        }
+        if self.hash() != Some(crate::sha256(bytes)) {
+            return Err(FeedError::HashMismatch { what: what.into() });
+        }
+        Ok(())
     }
 }
 
@@ -306,7 +330,7 @@ impl Checkpoint {
     /// checks against what the client knows are in [`Checkpoint::check_against`].
     pub fn verify(root: &Root, bytes: &[u8], now: i64) -> Result<Checkpoint, FeedError> {
         Self::verify_signed(root, bytes).and_then(|c| {
-            if now > c.expires_at {
+            if has_expired(now, c.expires_at) {
                 return Err(FeedError::CheckpointExpired {
                     expires_at: c.expires_at,
                     now,
@@ -384,22 +408,15 @@ impl Checkpoint {
     /// Checks that a state the client holds at this checkpoint's sequence
     /// is the one it signs: the same state root and the same record count.
     pub fn check_state(&self, state_root: &Hash32, record_count: u64) -> Result<(), FeedError> {
-        if *state_root != self.state_root {
-            return Err(FeedError::StateRootMismatch {
-                sequence: self.sequence,
-                expected: hex(&self.state_root),
-                computed: hex(state_root),
-            });
-        }
-        if record_count != self.record_count {
-            return Err(FeedError::RecordCountMismatch {
-                sequence: self.sequence,
-                field: "checkpoint record_count",
-                signed: self.record_count,
-                computed: record_count,
-            });
-        }
-        Ok(())
+        crate::trust::check_state_reached(
+            self.sequence,
+            &self.state_root,
+            self.record_count,
+            crate::trust::ReachedState {
+                root: state_root,
+                count: record_count,
+            },
+        )
     }
 
     /// Refuses a checkpoint that goes back (`Rollback`) or that names another
@@ -479,6 +496,18 @@ pub struct ChunkRef {
     pub raw_length: u64,
     pub records: u64,
     pub sha256: String,
+}
+
+impl ChunkRef {
+    /// The chunk as a signed file reference of the snapshot at `sequence`
+    /// (its length and hash), to bound and check its download.
+    pub fn file_ref(&self, sequence: u64) -> FileRef {
+        FileRef {
+            sequence,
+            length: self.length,
+            sha256: self.sha256.clone(),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

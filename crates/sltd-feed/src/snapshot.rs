@@ -6,8 +6,7 @@
 use sltd_model::{DocumentKey, Record};
 
 use crate::FeedError;
-use crate::delta::decompress_capped;
-use crate::encoding::{Cursor, encode_record, hex, sha256};
+use crate::encoding::{Cursor, decompress_capped, encode_record, hex, sha256};
 use crate::layout::chunk_file_name;
 use crate::metadata::{ChunkRef, Root};
 
@@ -27,7 +26,8 @@ pub fn encode_chunks(
                  n: &mut u64,
                  out: &mut Vec<(ChunkRef, Vec<u8>)>|
      -> Result<(), FeedError> {
-        let z = zstd::bulk::compress(raw, 9).map_err(|e| FeedError::Publish {
+        let z = zstd::bulk::compress(raw, 9).map_err(|e| FeedError::Encode {
+            what: "snapshot chunk",
             reason: format!("zstd: {e}"),
         })?;
         out.push((
@@ -67,22 +67,7 @@ pub fn decode_chunk(
     out: &mut Vec<Record>,
 ) -> Result<(), FeedError> {
     let what = || format!("snapshot chunk {}", chunk.file);
-    if (bytes.len() as u64) < chunk.length {
-        return Err(FeedError::Truncated {
-            what: what(),
-            expected: chunk.length,
-            actual: bytes.len() as u64,
-        });
-    }
-    if bytes.len() as u64 > chunk.length {
-        return Err(FeedError::TooLarge {
-            what: what(),
-            limit: chunk.length,
-        });
-    }
-    if hex(&sha256(bytes)) != chunk.sha256 {
-        return Err(FeedError::HashMismatch { what: what() });
-    }
+    chunk.file_ref(0).check(&what(), bytes)?;
     if chunk.raw_length > root.limits.max_chunk_bytes {
         return Err(FeedError::TooLarge {
             what: format!("{} (decompressed)", what()),

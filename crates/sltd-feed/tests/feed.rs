@@ -1,17 +1,15 @@
 //! Format-level tests of the feed: root chain rules, delta and snapshot
-//! round trips, the publisher's recovery, and the data directory's
-//! installation, garbage collection, rollback, lock and freshness.
+//! round trips.
 
-use sltd_feed::datadir::{CurrentWatch, DataDir, Freshness, FreshnessPolicy, NewGeneration};
+use std::collections::BTreeMap;
+
 use sltd_feed::delta::{self, DeltaHeader, Op};
 use sltd_feed::keys::{KeySet, SecretKey};
-use sltd_feed::metadata::{Checkpoint, Limits, Root};
-use sltd_feed::publish::{InitOptions, PublishOptions, Publisher, PublisherConfig, diff, state_of};
+use sltd_feed::metadata::{Limits, Root};
 use sltd_feed::snapshot::{decode_chunk, encode_chunks};
 use sltd_feed::state::StateHash;
-use sltd_feed::{FeedError, layout, now_unix};
-use sltd_index::{BuildOptions, IndexBuilder, IndexKind};
-use sltd_model::Record;
+use sltd_feed::{FeedError, now_unix};
+use sltd_model::{DocumentKey, Record};
 
 fn key(n: u8) -> SecretKey {
     SecretKey::from_seed(&[n; 32])
@@ -30,10 +28,30 @@ fn root(version: u64, keys: &[&SecretKey], threshold: usize) -> Root {
     }
 }
 
+/// `n` generated records, one per key, ascending by key.
 fn sorted(n: u64, seed: u64) -> Vec<Record> {
-    let mut v: Vec<Record> = sltd_export::generate::generate(n, seed).collect();
-    sltd_feed::publish::canonicalise(&mut v);
-    v
+    let by_key: BTreeMap<DocumentKey, Record> = sltd_export::generate::generate(n, seed)
+        .map(|r| (r.key, r))
+        .collect();
+    by_key.into_values().collect()
+}
+
+/// The operations that turn `old` into `new`, from a map of both.
+fn diff(old: &[Record], new: &[Record]) -> Vec<Op> {
+    let mut ops: BTreeMap<DocumentKey, Op> =
+        old.iter().map(|r| (r.key, Op::Delete(r.key))).collect();
+    for r in new {
+        if old.iter().any(|o| o == r) {
+            ops.remove(&r.key);
+        } else {
+            ops.insert(r.key, Op::Upsert(*r));
+        }
+    }
+    ops.into_values().collect()
+}
+
+fn state_of(records: &[Record]) -> StateHash {
+    StateHash::of(records)
 }
 
 #[test]
@@ -164,119 +182,4 @@ fn snapshot_chunks_round_trip() {
     decode_chunk(&r, &chunks[1].0, &chunks[1].1, None, &mut o).unwrap();
     let after = o.last().map(|r| r.key);
     assert!(decode_chunk(&r, &chunks[0].0, &chunks[0].1, after.as_ref(), &mut o).is_err());
-}
-
-#[test]
-fn publisher_finishes_an_interrupted_publication() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("feed");
-    let a = key(1);
-    let opts = InitOptions {
-        feed: "t".into(),
-        keys: vec![a.public().clone()],
-        threshold: 1,
-        root_expires_at: now_unix() + 1000,
-        limits: Limits::default(),
-        config: PublisherConfig::default(),
-        now: now_unix(),
-    };
-    let mut p = Publisher::init(&dir, &opts, &[&a]).unwrap();
-    let popts = PublishOptions {
-        now: now_unix(),
-        snapshot: false,
-        max_delete_permille: Some(100),
-    };
-    p.publish(sorted(100, 1), &[&a], popts).unwrap();
-    let cp1 = std::fs::read(dir.join(layout::CHECKPOINT)).unwrap();
-    p.publish(sorted(110, 1), &[&a], popts).unwrap();
-    // Simulate a crash before the checkpoint of sequence 2 was written.
-    std::fs::write(dir.join(layout::CHECKPOINT), &cp1).unwrap();
-    let mut p = Publisher::open(&dir).unwrap();
-    assert_eq!(p.checkpoint().sequence, 1);
-    let r = p.publish(sorted(110, 1), &[&a], popts).unwrap();
-    assert!(r.unchanged);
-    assert_eq!(p.checkpoint().sequence, 2);
-    assert!(p.checkpoint().delta.is_some());
-    // A truncated export that would delete most records is refused.
-    let e = p.publish(sorted(10, 1), &[&a], popts).unwrap_err();
-    assert!(matches!(e, FeedError::Publish { .. }), "{e}");
-    // Signing with a key the root does not list is refused.
-    assert!(p.refresh(&[&key(9)], now_unix()).is_err());
-    let root = p.root().clone();
-    let cp =
-        Checkpoint::verify_signed(&root, &std::fs::read(dir.join(layout::CHECKPOINT)).unwrap())
-            .unwrap();
-    assert_eq!(cp.sequence, 2);
-}
-
-fn write_generation(d: &DataDir, seq: u64, recs: &[Record]) -> sltd_feed::datadir::Generation {
-    let h = StateHash::of(recs);
-    let mut b = IndexBuilder::new(BuildOptions {
-        kind: IndexKind::Base,
-        created_at: 0,
-        feed_sequence: seq,
-        state_root: h.root(),
-    });
-    for r in recs {
-        b.push(*r);
-    }
-    let built = b.finish().unwrap();
-    let base = d.write_file("base", seq, "sltdidx", &built.bytes).unwrap();
-    let buckets = d.write_file("buckets", seq, "bin", &h.to_bytes()).unwrap();
-    let checkpoint = d.write_file("checkpoint", seq, "json", b"{}").unwrap();
-    d.install(NewGeneration {
-        feed: "t".into(),
-        sequence: seq,
-        state_root: h.root(),
-        record_count: recs.len() as u64,
-        as_of: 1000,
-        expires_at: 5000,
-        base,
-        segments: vec![],
-        buckets,
-        checkpoint,
-    })
-    .unwrap()
-}
-
-#[test]
-fn data_dir_generations_gc_rollback_lock_and_freshness() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = DataDir::create(tmp.path()).unwrap();
-    assert_eq!(d.current_id().unwrap(), None);
-    assert!(d.current().unwrap().is_none());
-    let mut watch = CurrentWatch::new(DataDir::open(tmp.path()).unwrap());
-    assert!(watch.poll().unwrap().is_none());
-    let g1 = write_generation(&d, 1, &sorted(50, 1));
-    assert_eq!(watch.poll().unwrap().unwrap().id, g1.id);
-    assert!(watch.poll().unwrap().is_none());
-    let g2 = write_generation(&d, 2, &sorted(60, 2));
-    assert_eq!(d.current_id().unwrap(), Some(g2.id.clone()));
-    assert_eq!(g2.previous, Some(g1.id.clone()));
-    let g3 = write_generation(&d, 3, &sorted(70, 3));
-    assert_eq!(watch.poll().unwrap().unwrap().id, g3.id);
-    // Only the current and the previous generation remain, with their files.
-    assert_eq!(d.generations().unwrap(), vec![g2.id.clone(), g3.id.clone()]);
-    assert!(!g1.base.exists());
-    assert!(g2.base.exists() && g3.base.exists());
-    let idx = g3.open_index(sltd_index::MapOptions::default()).unwrap();
-    assert_eq!(idx.base().header().record_count, 70);
-    assert_eq!(d.load_state(&g3).unwrap().count(), 70);
-    // Rollback.
-    let back = d.rollback().unwrap();
-    assert_eq!(back.id, g2.id);
-    assert_eq!(d.current_id().unwrap(), Some(g2.id.clone()));
-    // The lock is exclusive.
-    let l = d.lock().unwrap();
-    assert!(matches!(d.lock(), Err(FeedError::Locked { .. })));
-    drop(l);
-    assert!(d.lock().is_ok());
-    // Freshness.
-    let p = FreshnessPolicy { stale_after: 100 };
-    assert_eq!(g3.freshness(1050, &p), Freshness::Fresh);
-    assert_eq!(g3.freshness(1200, &p), Freshness::Stale);
-    assert_eq!(g3.freshness(5001, &p), Freshness::Expired);
-    // A corrupt CURRENT is an error, not a panic.
-    std::fs::write(tmp.path().join("CURRENT"), b"../../etc\n").unwrap();
-    assert!(d.current().is_err());
 }

@@ -368,6 +368,18 @@ fn entry_precedence(a: &Entry, b: &Entry) -> std::cmp::Ordering {
     }
 }
 
+/// How [`write_atomically`] names its temporary files: hidden, and never
+/// taken for a file of the directory it writes into.
+const TEMPORARY_PREFIX: &str = ".sltd-";
+const TEMPORARY_SUFFIX: &str = ".tmp";
+
+/// Whether `file_name` is a temporary file of [`write_atomically`], left
+/// behind by a writer killed before its rename (safe to remove under the
+/// writer's lock).
+pub fn is_leftover_temporary(file_name: &str) -> bool {
+    file_name.starts_with(TEMPORARY_PREFIX) && file_name.ends_with(TEMPORARY_SUFFIX)
+}
+
 /// Replaces `path` with `bytes` so that a reader sees the old file or the new
 /// one, never a mix, even after a crash: write a temporary file in the same
 /// directory, fsync it, rename it over `path`, then fsync the directory.
@@ -381,7 +393,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
         _ => Path::new("."),
     };
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".sltd-").suffix(".tmp");
+    builder.prefix(TEMPORARY_PREFIX).suffix(TEMPORARY_SUFFIX);
     // Readable by the daemon's user; temporary files default to 0600.
     #[cfg(unix)]
     {

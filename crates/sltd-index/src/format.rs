@@ -124,12 +124,12 @@ impl Header {
 
     /// The content identity as lowercase hex.
     pub fn content_id_hex(&self) -> String {
-        hex(&self.content_id)
+        data_encoding::HEXLOWER.encode(&self.content_id)
     }
 
     /// The state root as lowercase hex.
     pub fn state_root_hex(&self) -> String {
-        hex(&self.state_root)
+        data_encoding::HEXLOWER.encode(&self.state_root)
     }
 
     /// Average records per home bucket.
@@ -278,14 +278,6 @@ impl Header {
         }
         Ok(())
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 #[inline]

@@ -1,10 +1,33 @@
 //! A base index with delta segments on top: what a data generation serves.
 //! For each key, the newest layer that has the key decides: a record there
 //! replaces the base's, a deletion hides it.
+//!
+//! That rule is written here once: the lookups below, [`merge_layers`]
+//! (merging segments into one) and [`LayeredIndex::for_each_record`]
+//! (everything the view serves: compaction, recomputing a state hash) all
+//! follow it.
+
+use std::collections::BTreeMap;
 
 use sltd_model::{DocumentKey, Query, Record};
 
 use crate::{Entry, Index, IndexError, IndexKind};
+
+/// For every key any of `layers` (oldest first) holds, the entry of the
+/// newest layer holding it: a record, or a deletion that hides the older
+/// layers' record. What a single segment replacing them all must hold.
+pub fn merge_layers<B: AsRef<[u8]>>(
+    layers: &[Index<B>],
+) -> Result<BTreeMap<DocumentKey, Entry>, IndexError> {
+    let mut merged = BTreeMap::new();
+    for layer in layers {
+        for e in layer.entries() {
+            let e = e?;
+            merged.insert(*e.key(), e);
+        }
+    }
+    Ok(merged)
+}
 
 /// A base index plus segments, oldest segment first.
 #[derive(Debug)]
@@ -125,6 +148,27 @@ impl<B: AsRef<[u8]>> LayeredIndex<B> {
                 on_match(i, r);
             }
         })
+    }
+
+    /// Calls `f` with every record the layered view serves, each key once:
+    /// the base's records that no segment decides (in table order), then
+    /// the segments' records (in key order). Holds the segments' entries in
+    /// memory, never the base's.
+    pub fn for_each_record(&self, mut f: impl FnMut(Record)) -> Result<(), IndexError> {
+        let overlay = merge_layers(&self.segments)?;
+        for e in self.base.entries() {
+            if let Entry::Record(r) = e?
+                && !overlay.contains_key(&r.key)
+            {
+                f(r);
+            }
+        }
+        for e in overlay.into_values() {
+            if let Entry::Record(r) = e {
+                f(r);
+            }
+        }
+        Ok(())
     }
 
     /// The record for exactly `key` in the layered view.

@@ -21,9 +21,11 @@ mod layered;
 mod mmap;
 mod reader;
 
-pub use builder::{BuildOptions, BuildStats, BuiltIndex, IndexBuilder, write_atomically};
+pub use builder::{
+    BuildOptions, BuildStats, BuiltIndex, IndexBuilder, is_leftover_temporary, write_atomically,
+};
 pub use error::IndexError;
 pub use format::{Entry, FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR, Header, IndexKind};
-pub use layered::LayeredIndex;
+pub use layered::{LayeredIndex, merge_layers};
 pub use mmap::{MapOptions, MappedIndex, SharedMmap, open_file};
 pub use reader::{Entries, Index};

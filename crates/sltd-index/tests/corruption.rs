@@ -66,6 +66,7 @@ fn intact_files_verify() {
         let bytes = sample(kind);
         let index = Index::open(&bytes[..]).unwrap();
         index.verify().unwrap();
+        index.verify_checksums().unwrap();
         exercise(&index);
     }
 }
@@ -112,6 +113,12 @@ fn every_bit_flip_is_caught() {
                         assert!(
                             index.verify().is_err(),
                             "flip of bit {bit} at byte {at} passed verify"
+                        );
+                        // The checksums alone cover every byte the header
+                        // does not.
+                        assert!(
+                            index.verify_checksums().is_err(),
+                            "flip of bit {bit} at byte {at} passed the checksums"
                         );
                     }
                 }

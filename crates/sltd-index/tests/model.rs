@@ -2,10 +2,10 @@
 //! holding the same records, for stored keys, near-misses and number-only
 //! queries; and its bytes must depend only on the set of records.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use proptest::prelude::*;
-use sltd_index::{BuildOptions, Entry, Index, IndexBuilder, IndexKind, LayeredIndex};
+use sltd_index::{BuildOptions, Entry, Index, IndexBuilder, IndexKind, LayeredIndex, merge_layers};
 use sltd_model::{
     Date, DocumentKey, DocumentNumber, DocumentType, IssuingState, Query, Record, Reference, Status,
 };
@@ -233,6 +233,51 @@ proptest! {
         for (q, got) in queries.iter().zip(batched) {
             prop_assert_eq!(sorted(got), model_answer(&m, q));
         }
+    }
+
+    #[test]
+    fn merged_layers_serve_what_the_stack_serves(
+        base in proptest::collection::vec(record_strategy(), 0..150),
+        layers in proptest::collection::vec(
+            proptest::collection::vec((record_strategy(), any::<bool>(), 0usize..1000), 0..30),
+            0..4,
+        ),
+    ) {
+        // A model of the layered view: the base's records, then each layer
+        // (oldest first) upserting or deleting keys.
+        let mut m: BTreeMap<DocumentKey, Record> = model(&base).into_iter().collect();
+        let mut merged_model: BTreeMap<DocumentKey, Entry> = BTreeMap::new();
+        let mut segments = Vec::new();
+        for layer in &layers {
+            let known: Vec<DocumentKey> = m.keys().copied().collect();
+            let mut entries: BTreeMap<DocumentKey, Entry> = BTreeMap::new();
+            for (r, delete, pick) in layer {
+                let e = match known.get(pick % known.len().max(1)) {
+                    Some(k) if *delete => Entry::Deleted(*k),
+                    _ => Entry::Record(*r),
+                };
+                entries.insert(*e.key(), e);
+            }
+            let mut seg = IndexBuilder::new(BuildOptions { kind: IndexKind::Segment, ..BuildOptions::default() });
+            for e in entries.values() {
+                seg.push_entry(*e).unwrap();
+                match e {
+                    Entry::Record(r) => { m.insert(r.key, *r); }
+                    Entry::Deleted(k) => { m.remove(k); }
+                }
+                merged_model.insert(*e.key(), *e);
+            }
+            segments.push(seg.finish().unwrap().bytes);
+        }
+        let base_bytes = build(&base);
+        let opened: Vec<Index<&[u8]>> = segments.iter().map(|b| Index::open(&b[..]).unwrap()).collect();
+        prop_assert_eq!(merge_layers(&opened).unwrap(), merged_model);
+        let layered = LayeredIndex::new(Index::open(&base_bytes[..]).unwrap(), opened).unwrap();
+        let mut served: BTreeMap<DocumentKey, Record> = BTreeMap::new();
+        layered.for_each_record(|r| {
+            assert!(served.insert(r.key, r).is_none(), "a key served twice");
+        }).unwrap();
+        prop_assert_eq!(served, m);
     }
 }
 

@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
-use crate::dataset::unix_now;
 use crate::exposition::Exposition;
 use crate::{Daemon, ReloadOutcome, ReloadTrigger};
+use sltd_feed::now_unix;
 
 pub(crate) fn router(daemon: Arc<Daemon>) -> Router {
     Router::new()
@@ -28,13 +28,11 @@ pub(crate) fn router(daemon: Arc<Daemon>) -> Router {
 /// The metrics in the format the scraper asks for (see [`Exposition`]).
 async fn metrics(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Response {
     let format = Exposition::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let now = unix_now();
+    let now = now_unix();
     let loaded = d.current();
-    let freshness = loaded.as_ref().map(|l| {
-        l.dataset
-            .meta()
-            .freshness(now, d.config.freshness.stale_after())
-    });
+    let freshness = loaded
+        .as_ref()
+        .map(|l| l.dataset.meta().freshness(now, &d.config.freshness));
     let body = d
         .metrics
         .render(loaded.as_ref().map(|l| &l.dataset), now, freshness);
@@ -67,7 +65,7 @@ async fn readyz(State(d): State<Arc<Daemon>>) -> Response {
 }
 
 fn status_json(d: &Daemon) -> serde_json::Value {
-    let now = unix_now();
+    let now = now_unix();
     let dataset = d.current().map(|l| {
         let m = l.dataset.meta();
         json!({
@@ -77,7 +75,7 @@ fn status_json(d: &Daemon) -> serde_json::Value {
             "as_of": m.as_of,
             "age_seconds": m.age_seconds(now),
             "expires_at": m.expires_at,
-            "freshness": m.freshness(now, d.config.freshness.stale_after()).as_str(),
+            "freshness": m.freshness(now, &d.config.freshness).as_str(),
             "record_count": m.record_count,
             "loaded_at": l.loaded_at,
         })

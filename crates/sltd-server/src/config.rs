@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use sltd_feed::freshness::FreshnessPolicy;
 pub use sltd_log::LogFormat;
 
 /// The default public gRPC address.
@@ -39,7 +40,9 @@ pub struct Config {
     pub audit: AuditConfig,
     pub tls: TlsConfig,
     pub limits: Limits,
-    pub freshness: FreshnessConfig,
+    /// When answers report the data STALE (`[freshness] stale_after =
+    /// "48h"`, the same key and syntax as `sltd-sync`'s).
+    pub freshness: FreshnessPolicy,
     pub reload: ReloadConfig,
 }
 
@@ -133,30 +136,6 @@ impl Limits {
 
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_millis(self.drain_timeout_ms)
-    }
-}
-
-/// When a data set counts as stale.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FreshnessConfig {
-    /// Data older than this (seconds since its as-of time) is reported
-    /// STALE. Real offline copies are refreshed every 24 to 48 hours; the
-    /// default flags anything older than 48 hours.
-    pub stale_after_secs: u64,
-}
-
-impl Default for FreshnessConfig {
-    fn default() -> Self {
-        Self {
-            stale_after_secs: 48 * 3600,
-        }
-    }
-}
-
-impl FreshnessConfig {
-    pub fn stale_after(&self) -> Duration {
-        Duration::from_secs(self.stale_after_secs)
     }
 }
 
@@ -292,6 +271,18 @@ mod tests {
         let cfg = Config::from_toml(text).unwrap();
         cfg.validate().unwrap();
         assert_eq!(cfg.limits.max_batch, 1000);
+        assert_eq!(cfg.freshness, FreshnessPolicy::default());
+    }
+
+    #[test]
+    fn stale_after_is_humantime_text() {
+        let cfg = Config::from_toml("[freshness]\nstale_after = \"36h\"\n").unwrap();
+        assert_eq!(cfg.freshness.stale_after, Duration::from_secs(36 * 3600));
+        let err = Config::from_toml("[freshness]\nstale_after = \"tomorrow\"\n").unwrap_err();
+        assert!(err.contains("tomorrow"), "{err}");
+        // The old key in seconds is gone; naming it is an error that says so.
+        let err = Config::from_toml("[freshness]\nstale_after_secs = 172800\n").unwrap_err();
+        assert!(err.contains("stale_after_secs"), "{err}");
     }
 
     #[test]

@@ -11,10 +11,10 @@
 //! know which one is in use.
 
 use std::fmt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+pub use sltd_datadir::FileStamp;
+use sltd_feed::freshness::{Freshness, FreshnessPolicy, age_seconds};
 use sltd_index::{IndexError, LayeredIndex, MapOptions, SharedMmap, open_file};
 use sltd_model::{Query, Record};
 
@@ -44,43 +44,17 @@ pub struct DatasetMeta {
     pub source: String,
 }
 
-/// How current a data set is at a given moment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Freshness {
-    Fresh,
-    /// Older than the staleness limit.
-    Stale,
-    /// Past its expiry.
-    Expired,
-}
-
-impl Freshness {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Freshness::Fresh => "fresh",
-            Freshness::Stale => "stale",
-            Freshness::Expired => "expired",
-        }
-    }
-}
-
 impl DatasetMeta {
     /// Seconds between `as_of` and `now` (negative if the data claims to be
     /// from the future, which freshness treats as fresh).
     pub fn age_seconds(&self, now: i64) -> i64 {
-        now.saturating_sub(self.as_of)
+        age_seconds(now, self.as_of)
     }
 
-    /// Freshness at `now` under a staleness limit. Expiry wins over age: an
-    /// expired checkpoint is reported as expired however recent it was.
-    pub fn freshness(&self, now: i64, stale_after: Duration) -> Freshness {
-        if self.expires_at.is_some_and(|e| now >= e) {
-            Freshness::Expired
-        } else if self.age_seconds(now) > i64::try_from(stale_after.as_secs()).unwrap_or(i64::MAX) {
-            Freshness::Stale
-        } else {
-            Freshness::Fresh
-        }
+    /// Freshness at `now` under `policy`: the feed's one rule
+    /// ([`FreshnessPolicy::freshness`]).
+    pub fn freshness(&self, now: i64, policy: &FreshnessPolicy) -> Freshness {
+        policy.freshness(now, self.as_of, self.expires_at)
     }
 }
 
@@ -151,29 +125,6 @@ impl std::error::Error for LoadError {
             LoadError::Io { source, .. } => Some(source),
             LoadError::Invalid { .. } => None,
         }
-    }
-}
-
-/// Identifies one version of a file cheaply (no reading): a rename over the
-/// path changes the inode, an in-place write changes the size or the mtime.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct FileStamp {
-    dev: u64,
-    ino: u64,
-    len: u64,
-    mtime_ns: i128,
-}
-
-impl FileStamp {
-    /// The stamp of the file at `path` (following symlinks).
-    pub fn of(path: &Path) -> std::io::Result<Self> {
-        let m = std::fs::metadata(path)?;
-        Ok(Self {
-            dev: m.dev(),
-            ino: m.ino(),
-            len: m.len(),
-            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-        })
     }
 }
 
@@ -251,18 +202,6 @@ impl DatasetSource for IndexFileSource {
     }
 }
 
-/// Unix seconds now.
-pub(crate) fn unix_now() -> i64 {
-    unix_seconds(SystemTime::now())
-}
-
-pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,27 +218,22 @@ mod tests {
     }
 
     #[test]
-    fn freshness_rules() {
-        let day = Duration::from_secs(86_400);
-        assert_eq!(meta(1000, None).freshness(1000, day), Freshness::Fresh);
-        assert_eq!(
-            meta(1000, None).freshness(1000 + 86_400, day),
-            Freshness::Fresh
-        );
-        assert_eq!(
-            meta(1000, None).freshness(1001 + 86_400, day),
-            Freshness::Stale
-        );
-        // Expiry wins over a recent as_of.
-        assert_eq!(
-            meta(1000, Some(1500)).freshness(1500, day),
-            Freshness::Expired
-        );
-        assert_eq!(
-            meta(1000, Some(1500)).freshness(1499, day),
-            Freshness::Fresh
-        );
-        // Data from the future is not stale.
-        assert_eq!(meta(5000, None).freshness(1000, day), Freshness::Fresh);
+    fn freshness_is_the_feed_rule() {
+        let p = FreshnessPolicy::default();
+        let stale = p.stale_after.as_secs() as i64;
+        for (as_of, expires_at, now) in [
+            (1000, None, 1000 + stale),
+            (1000, None, 1001 + stale),
+            (1000, Some(1500), 1500),
+            (1000, Some(1500), 1501),
+            (5000, None, 1000),
+        ] {
+            assert_eq!(
+                meta(as_of, expires_at).freshness(now, &p),
+                p.freshness(now, as_of, expires_at)
+            );
+        }
+        // A plain index file has no expiry: old, never expired.
+        assert_eq!(meta(0, None).freshness(i64::MAX, &p), Freshness::Stale);
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use sltd_index::{BuildOptions, IndexBuilder, IndexError, write_atomically};
 use sltd_model::Record;
 
-use crate::dataset::unix_now;
+use sltd_feed::now_unix;
 
 /// Generated records in the demo data set, besides the specimens.
 pub const DEMO_GENERATED_RECORDS: u64 = 1_000_000;
@@ -30,7 +30,7 @@ pub fn build_demo_index(
 ) -> Result<PathBuf, IndexError> {
     let total = generated + specimens().len() as u64;
     let mut builder = IndexBuilder::new(BuildOptions {
-        created_at: unix_now(),
+        created_at: now_unix(),
         ..BuildOptions::default()
     });
     builder.reserve(usize::try_from(total).unwrap_or(0));

@@ -41,13 +41,13 @@ pub use audit::AuditLog;
 pub use config::Config;
 pub use datadir::DataDirSource;
 pub use dataset::{
-    Dataset, DatasetMeta, DatasetSource, FileStamp, Freshness, IndexFileSource, LoadError,
-    SourceStamp,
+    Dataset, DatasetMeta, DatasetSource, FileStamp, IndexFileSource, LoadError, SourceStamp,
 };
 pub use metrics::Metrics;
 pub use service::{LookupService, MAX_REQUEST_ID_LEN};
+pub use sltd_feed::freshness::{Freshness, FreshnessPolicy};
 
-use crate::dataset::unix_now;
+use sltd_feed::now_unix;
 
 /// The gRPC service name, as the health service reports it.
 pub const SERVICE_NAME: &str = "sltd.v1.Lookup";
@@ -270,7 +270,7 @@ impl Daemon {
         }
         self.current.store(Some(Arc::new(Loaded {
             dataset,
-            loaded_at: unix_now(),
+            loaded_at: now_unix(),
         })));
         self.metrics.reload("swapped");
         let previous_id = previous.map(|p| p.dataset.meta().content_id.clone());

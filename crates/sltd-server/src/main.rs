@@ -119,6 +119,12 @@ struct Cli {
     #[arg(long, env = "SLTDD_MAX_BATCH", value_name = "N")]
     max_batch: Option<usize>,
 
+    /// Data older than this is reported STALE, e.g. 48h (the same syntax as
+    /// `stale_after` in the config file and `sltd-sync --stale-after`)
+    /// [default: 48h].
+    #[arg(long, env = "SLTDD_STALE_AFTER", value_name = "DURATION")]
+    stale_after: Option<humantime::Duration>,
+
     /// Do not reload when the index file changes (SIGHUP and POST /reload
     /// still do).
     #[arg(long)]
@@ -165,6 +171,9 @@ fn settings(cli: &Cli) -> Result<Settings, config::ConfigError> {
     }
     if let Some(n) = cli.max_batch {
         config.limits.max_batch = n;
+    }
+    if let Some(d) = cli.stale_after {
+        config.freshness.stale_after = d.into();
     }
     if cli.no_watch {
         config.reload.watch = false;

@@ -14,7 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::dataset::{Dataset, Freshness};
+use crate::dataset::Dataset;
+use sltd_feed::freshness::Freshness;
 
 /// The RPCs, as metric labels.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]

@@ -10,6 +10,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use sltd_feed::freshness::Freshness;
+use sltd_feed::now_unix as unix_now;
 use sltd_model::mrz::{self, Mrz, MrzFormat};
 use sltd_model::{DocumentNumber, DocumentType, IssuingState, ModelError, Query, Record, Status};
 use sltd_proto::v1 as pb;
@@ -20,7 +22,7 @@ use tonic::{Request, Response};
 
 use crate::Daemon;
 use crate::audit::{AuditDataset, AuditEvent, AuditMatch, AuditQuery, now_rfc3339};
-use crate::dataset::{Dataset, Freshness, unix_now};
+use crate::dataset::Dataset;
 use crate::metrics::{Rpc, VerdictLabel};
 
 /// Longest `request_id` accepted. It is echoed and audited, so it is
@@ -180,8 +182,7 @@ impl Daemon {
             content_id: m.content_id.clone(),
             sequence: m.sequence,
             as_of: Some(timestamp(m.as_of)),
-            freshness: freshness_to_proto(m.freshness(now, self.config.freshness.stale_after()))
-                as i32,
+            freshness: freshness_to_proto(m.freshness(now, &self.config.freshness)) as i32,
             age_seconds: m.age_seconds(now),
             expires_at: m.expires_at.map(timestamp),
             record_count: m.record_count,

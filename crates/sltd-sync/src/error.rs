@@ -1,31 +1,50 @@
 //! Why a sync failed. Everything the feed's verification refuses is a
-//! [`FeedError`] with its own variant; this adds the ways fetching fails.
+//! [`FeedError`] with its own variant, everything the data directory could
+//! not do a [`DataDirError`]; this adds the ways fetching fails.
 
 use std::fmt;
+use std::io;
+use std::path::PathBuf;
 
+use sltd_datadir::DataDirError;
 use sltd_feed::FeedError;
 
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SyncError {
-    /// The feed or the data directory refused something; see [`FeedError`].
+    /// The feed refused something: forged, replayed, expired, too large...
+    /// See [`FeedError`].
     Feed(FeedError),
+    /// The data directory could not be read or written, or is locked.
+    DataDir(DataDirError),
     /// A file the feed should have is missing at the source.
     NotFound { what: String },
     /// The source could not be reached or answered with an error.
     Fetch { what: String, reason: String },
+    /// A partial download could not be written.
+    Io { path: PathBuf, source: io::Error },
     /// The configuration is unusable.
     Config { reason: String },
+    /// Shutdown was asked for; the sync stopped before installing anything.
+    Interrupted,
 }
 
 impl SyncError {
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> SyncError {
+        let path = path.into();
+        move |source| SyncError::Io { path, source }
+    }
+
     /// A short stable name for status files and logs.
     pub fn kind(&self) -> &'static str {
         match self {
             SyncError::Feed(e) => e.kind(),
+            SyncError::DataDir(e) => e.kind(),
             SyncError::NotFound { .. } => "not_found",
             SyncError::Fetch { .. } => "fetch",
+            SyncError::Io { .. } => "io",
             SyncError::Config { .. } => "config",
+            SyncError::Interrupted => "interrupted",
         }
     }
 
@@ -34,8 +53,13 @@ impl SyncError {
     pub fn is_refusal(&self) -> bool {
         matches!(
             self,
-            SyncError::Feed(e) if !matches!(e, FeedError::Io { .. } | FeedError::Locked { .. } | FeedError::DataDir { .. } | FeedError::Index(_))
+            SyncError::Feed(e) if !matches!(e, FeedError::Io { .. } | FeedError::Index(_))
         )
+    }
+
+    /// Whether another sync holds the data directory's lock.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, SyncError::DataDir(DataDirError::Locked { .. }))
     }
 
     /// The feed error, if that is what this is.
@@ -51,9 +75,12 @@ impl fmt::Display for SyncError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SyncError::Feed(e) => e.fmt(f),
+            SyncError::DataDir(e) => e.fmt(f),
             SyncError::NotFound { what } => write!(f, "{what} not found at the source"),
             SyncError::Fetch { what, reason } => write!(f, "fetching {what}: {reason}"),
+            SyncError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             SyncError::Config { reason } => write!(f, "configuration: {reason}"),
+            SyncError::Interrupted => write!(f, "interrupted by shutdown; nothing installed"),
         }
     }
 }
@@ -62,6 +89,8 @@ impl std::error::Error for SyncError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             SyncError::Feed(e) => Some(e),
+            SyncError::DataDir(e) => Some(e),
+            SyncError::Io { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -70,6 +99,12 @@ impl std::error::Error for SyncError {
 impl From<FeedError> for SyncError {
     fn from(e: FeedError) -> Self {
         SyncError::Feed(e)
+    }
+}
+
+impl From<DataDirError> for SyncError {
+    fn from(e: DataDirError) -> Self {
+        SyncError::DataDir(e)
     }
 }
 

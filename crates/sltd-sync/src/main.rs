@@ -10,7 +10,7 @@
 #![forbid(unsafe_code)]
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,10 +18,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde::Deserialize;
-use sltd_feed::datadir::{DataDir, FreshnessPolicy};
-use sltd_feed::{FeedError, format_time, now_unix};
+use sltd_datadir::{DataDir, DataDirError, GenerationOpener, OpenOptions};
+use sltd_feed::freshness::{Freshness, FreshnessPolicy};
+use sltd_feed::{format_unix, now_unix};
 use sltd_sync::source::{HttpTimeouts, Progress, open_source};
-use sltd_sync::{Compaction, ProgressFactory, SyncError, SyncOptions, Syncer};
+use sltd_sync::{
+    Compaction, ProgressFactory, Schedule, Shutdown, SyncError, SyncOptions, SyncReport, Syncer,
+};
 
 const EXIT_REFUSED: u8 = 1;
 const EXIT_ERROR: u8 = 2;
@@ -58,7 +61,9 @@ struct Cli {
     /// The pinned root metadata (a copy of the feed's 1.root.json).
     #[arg(long, global = true)]
     trust: Option<PathBuf>,
-    /// Data older than this is reported STALE (e.g. 6h).
+    /// Data older than this is reported STALE, e.g. 48h (the same syntax as
+    /// `stale_after` in the config file and `sltdd --stale-after`)
+    /// [default: 48h].
     #[arg(long, global = true)]
     stale_after: Option<humantime::Duration>,
     /// Log format.
@@ -72,7 +77,8 @@ struct Cli {
 enum Command {
     /// Sync once.
     Run(RunArgs),
-    /// Sync periodically (with jitter), backing off after failures.
+    /// Sync periodically (with jitter), backing off after failures, until
+    /// SIGTERM or SIGINT (which stop it before it installs anything more).
     Watch(WatchArgs),
     /// Show the installed sequence, data age and freshness, last outcomes.
     Status {
@@ -199,17 +205,12 @@ impl Settings {
     }
 
     fn freshness(&self) -> FreshnessPolicy {
-        let d = self
-            .cli
-            .stale_after
-            .map(Duration::from)
-            .or(self.cfg.stale_after);
-        match d {
-            Some(d) => FreshnessPolicy {
-                stale_after: d.as_secs() as i64,
-            },
-            None => FreshnessPolicy::default(),
-        }
+        FreshnessPolicy::with_stale_after(
+            self.cli
+                .stale_after
+                .map(Duration::from)
+                .or(self.cfg.stale_after),
+        )
     }
 
     fn timeouts(&self) -> HttpTimeouts {
@@ -225,17 +226,18 @@ impl Settings {
 
     fn sync_options(&self, run: &RunArgs) -> SyncOptions {
         let mut o = SyncOptions::default();
-        if let Some(c) = self.cfg.compaction {
-            o.compaction = c;
+        let c = &mut o.compaction;
+        if let Some(mode) = self.cfg.compaction {
+            c.mode = mode;
         }
         if run.no_compact {
-            o.compaction = Compaction::Never;
+            c.mode = Compaction::Never;
         }
         if let Some(p) = self.cfg.compact_permille {
-            o.compact_permille = p;
+            c.compact_permille = p;
         }
         if let Some(m) = self.cfg.max_segments {
-            o.max_segments = m;
+            c.max_segments = m;
         }
         if let Some(b) = self.cfg.max_delta_backlog {
             o.max_delta_backlog = b;
@@ -245,6 +247,29 @@ impl Settings {
             o.progress = Some(Arc::new(Bars));
         }
         o
+    }
+
+    fn schedule(&self, w: &WatchArgs) -> Schedule {
+        let mut s = Schedule::default();
+        if let Some(i) = w.interval.map(Duration::from).or(self.cfg.interval) {
+            s.interval = i;
+            s.jitter = i / 10;
+        }
+        if let Some(j) = w.jitter.map(Duration::from).or(self.cfg.jitter) {
+            s.jitter = j;
+        }
+        if let Some(m) = w.max_backoff.map(Duration::from).or(self.cfg.max_backoff) {
+            s.max_backoff = m;
+        }
+        s
+    }
+
+    fn syncer<'a>(
+        &self,
+        source: &'a dyn sltd_sync::source::Source,
+        opts: SyncOptions,
+    ) -> anyhow::Result<Syncer<'a>> {
+        Ok(Syncer::new(source, &self.data_dir()?, self.trust()?, opts)?)
     }
 }
 
@@ -284,17 +309,22 @@ impl ProgressFactory for Bars {
 
 fn exit_for(e: &SyncError) -> u8 {
     match e {
-        SyncError::Feed(FeedError::Locked { .. }) => EXIT_LOCKED,
+        e if e.is_locked() => EXIT_LOCKED,
         e if e.is_refusal() => EXIT_REFUSED,
         _ => EXIT_ERROR,
     }
 }
 
-fn run_once(s: &Settings, run: &RunArgs) -> anyhow::Result<u8> {
-    let source = open_source(&s.feed()?, s.timeouts())?;
-    let data_dir = s.data_dir()?;
-    let syncer = Syncer::new(source.as_ref(), &data_dir, s.trust()?, s.sync_options(run))?;
-    match syncer.run() {
+fn exit_for_data_dir(e: &DataDirError) -> u8 {
+    match e {
+        DataDirError::Locked { .. } => EXIT_LOCKED,
+        _ => EXIT_ERROR,
+    }
+}
+
+/// Logs a sync's outcome and prints its report (one JSON line) on success.
+fn report(result: &Result<SyncReport, SyncError>) {
+    match result {
         Ok(r) => {
             tracing::info!(
                 sequence = r.sequence,
@@ -306,8 +336,7 @@ fn run_once(s: &Settings, run: &RunArgs) -> anyhow::Result<u8> {
                 compacted = r.compacted,
                 "sync done"
             );
-            println!("{}", serde_json::to_string(&r)?);
-            Ok(0)
+            println!("{}", serde_json::to_string(r).unwrap_or_default());
         }
         Err(e) => {
             tracing::error!(kind = e.kind(), error = %e, "sync failed; installed data unchanged");
@@ -315,56 +344,69 @@ fn run_once(s: &Settings, run: &RunArgs) -> anyhow::Result<u8> {
                 "sltd-sync: {}: {e}",
                 if e.is_refusal() { "refused" } else { "error" }
             );
-            Ok(exit_for(&e))
         }
     }
 }
 
-/// A pseudo-random fraction in [0, 1) without a dependency: hashing the
-/// time with a random seed.
-fn jitter_fraction() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+fn run_once(s: &Settings, run: &RunArgs) -> anyhow::Result<u8> {
+    let source = open_source(&s.feed()?, s.timeouts())?;
+    let result = s.syncer(source.as_ref(), s.sync_options(run))?.run();
+    report(&result);
+    Ok(result.as_ref().err().map_or(0, exit_for))
+}
+
+/// Triggers `shutdown` on the first SIGTERM or SIGINT; a second one ends
+/// the process at once (safe at any point: installation is crash-safe).
+fn trigger_on_termination_signals(shutdown: Shutdown) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .context("starting the signal handler")?;
+    // Installed before the first sync, so no signal is missed.
+    let (mut term, mut int) = rt
+        .block_on(async {
+            Ok::<_, std::io::Error>((
+                signal(SignalKind::terminate())?,
+                signal(SignalKind::interrupt())?,
+            ))
+        })
+        .context("installing the SIGTERM and SIGINT handlers")?;
+    std::thread::spawn(move || {
+        rt.block_on(async move {
+            for first in [true, false] {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                if first {
+                    tracing::info!(
+                        "shutdown asked for: stopping before the next download or installation"
+                    );
+                    shutdown.trigger();
+                } else {
+                    tracing::warn!("second signal: exiting now");
+                    std::process::exit(i32::from(EXIT_ERROR));
+                }
+            }
+        });
+    });
+    Ok(())
 }
 
 fn watch(s: &Settings, w: &WatchArgs) -> anyhow::Result<u8> {
-    let interval = w
-        .interval
-        .map(Duration::from)
-        .or(s.cfg.interval)
-        .unwrap_or(Duration::from_secs(300));
-    let jitter = w
-        .jitter
-        .map(Duration::from)
-        .or(s.cfg.jitter)
-        .unwrap_or(interval / 10);
-    let max_backoff = w
-        .max_backoff
-        .map(Duration::from)
-        .or(s.cfg.max_backoff)
-        .unwrap_or(Duration::from_secs(3600));
-    let mut failures = 0u32;
-    loop {
-        let code = run_once(s, &w.run)?;
-        let base = if code == 0 || code == EXIT_LOCKED {
-            failures = 0;
-            interval
-        } else {
-            failures = failures.saturating_add(1);
-            let b = Duration::from_secs(30).saturating_mul(1u32 << failures.min(16));
-            b.min(max_backoff)
-        };
-        let wait = base + jitter.mul_f64(jitter_fraction());
-        tracing::debug!(wait_s = wait.as_secs(), failures, "next sync");
-        std::thread::sleep(wait);
-    }
+    let shutdown = Shutdown::new();
+    trigger_on_termination_signals(shutdown.clone())?;
+    let source = open_source(&s.feed()?, s.timeouts())?;
+    let mut opts = s.sync_options(&w.run);
+    opts.shutdown = Some(shutdown.clone());
+    let syncer = s.syncer(source.as_ref(), opts)?;
+    sltd_sync::watch::watch(&s.schedule(w), &shutdown, || {
+        let result = syncer.run();
+        report(&result);
+        result
+    });
+    Ok(0)
 }
 
 fn status(s: &Settings, json: bool) -> anyhow::Result<u8> {
@@ -375,7 +417,7 @@ fn status(s: &Settings, json: bool) -> anyhow::Result<u8> {
     let g = data.current()?;
     let st = data.status()?;
     let fresh = g.as_ref().map(|g| g.freshness(now, &policy));
-    let t = |v: Option<i64>| v.map(format_time);
+    let t = |v: Option<i64>| v.map(format_unix);
     if json {
         let v = serde_json::json!({
             "feed": g.as_ref().map(|g| g.feed.clone()),
@@ -387,7 +429,7 @@ fn status(s: &Settings, json: bool) -> anyhow::Result<u8> {
             "age_seconds": g.as_ref().map(|g| g.age(now)),
             "expires_at": t(g.as_ref().map(|g| g.expires_at)),
             "freshness": fresh.map(|f| f.as_str()),
-            "stale_after_seconds": policy.stale_after,
+            "stale_after_seconds": policy.stale_after.as_secs(),
             "generation": g.as_ref().map(|g| g.id.to_string()),
             "segments": g.as_ref().map(|g| g.segments.len()),
             "last_attempt": t(st.last_attempt),
@@ -407,16 +449,14 @@ fn status(s: &Settings, json: bool) -> anyhow::Result<u8> {
                 println!("records:       {}", g.record_count);
                 println!(
                     "as of:         {} ({} ago)",
-                    format_time(g.as_of),
+                    format_unix(g.as_of),
                     humantime::format_duration(Duration::from_secs(g.age(now).max(0) as u64))
                 );
-                println!("expires:       {}", format_time(g.expires_at));
+                println!("expires:       {}", format_unix(g.expires_at));
                 println!(
                     "freshness:     {} (stale after {})",
                     g.freshness(now, &policy),
-                    humantime::format_duration(Duration::from_secs(
-                        policy.stale_after.max(0) as u64
-                    ))
+                    humantime::format_duration(policy.stale_after)
                 );
                 println!("generation:    {} ({} segment(s))", g.id, g.segments.len());
             }
@@ -441,9 +481,9 @@ fn status(s: &Settings, json: bool) -> anyhow::Result<u8> {
     }
     Ok(match fresh {
         None => EXIT_EMPTY,
-        Some(sltd_feed::datadir::Freshness::Fresh) => 0,
-        Some(sltd_feed::datadir::Freshness::Stale) => EXIT_STALE,
-        Some(sltd_feed::datadir::Freshness::Expired) => EXIT_EXPIRED,
+        Some(Freshness::Fresh) => 0,
+        Some(Freshness::Stale) => EXIT_STALE,
+        Some(Freshness::Expired) => EXIT_EXPIRED,
     })
 }
 
@@ -467,14 +507,17 @@ fn real_main(s: Settings) -> anyhow::Result<u8> {
         Command::Status { json } => status(&s, *json),
         Command::Compact => {
             // Compaction reads only the data directory: no source, no trust.
-            let dummy = sltd_sync::source::DirSource::new(Path::new("/nonexistent"));
-            let syncer = Syncer::new(&dummy, &s.data_dir()?, Vec::new(), SyncOptions::default())?;
-            match syncer.compact_now() {
-                Ok(Some(id)) => println!("compacted into generation {id}"),
+            let data = DataDir::open(&s.data_dir()?)?;
+            let opener = GenerationOpener::new(OpenOptions::SYNC);
+            let result = data
+                .lock()
+                .and_then(|_lock| data.compact_current(&opener, now_unix()));
+            match result {
+                Ok(Some(g)) => println!("compacted into generation {}", g.id),
                 Ok(None) => println!("nothing to compact"),
                 Err(e) => {
                     eprintln!("sltd-sync: error: {e}");
-                    return Ok(exit_for(&e));
+                    return Ok(exit_for_data_dir(&e));
                 }
             }
             Ok(0)
@@ -497,12 +540,16 @@ fn real_main(s: Settings) -> anyhow::Result<u8> {
         }
         Command::Rollback => {
             let data = DataDir::open(&s.data_dir()?)?;
-            let _lock = data.lock()?;
-            let g = data.rollback()?;
-            println!(
-                "CURRENT now names generation {} (sequence {})",
-                g.id, g.sequence
-            );
+            match data.lock().and_then(|_lock| data.rollback()) {
+                Ok(g) => println!(
+                    "CURRENT now names generation {} (sequence {})",
+                    g.id, g.sequence
+                ),
+                Err(e) => {
+                    eprintln!("sltd-sync: error: {e}");
+                    return Ok(exit_for_data_dir(&e));
+                }
+            }
             Ok(0)
         }
     }

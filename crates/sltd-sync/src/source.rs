@@ -116,14 +116,14 @@ fn copy_capped(
             drop(fs::remove_file(dest));
             return Err(too_large(path, cap));
         }
-        out.write_all(&buf[..n]).map_err(|e| FeedError::Io {
+        out.write_all(&buf[..n]).map_err(|e| SyncError::Io {
             path: dest.to_path_buf(),
             source: e,
         })?;
         done += n as u64;
         progress.update(done, total);
     }
-    out.sync_data().map_err(|e| FeedError::Io {
+    out.sync_data().map_err(|e| SyncError::Io {
         path: dest.to_path_buf(),
         source: e,
     })?;
@@ -137,11 +137,11 @@ fn open_partial(dest: &Path) -> Result<(fs::File, u64), SyncError> {
         .read(true)
         .write(true)
         .open(dest)
-        .map_err(|e| FeedError::Io {
+        .map_err(|e| SyncError::Io {
             path: dest.to_path_buf(),
             source: e,
         })?;
-    let len = f.seek(SeekFrom::End(0)).map_err(|e| FeedError::Io {
+    let len = f.seek(SeekFrom::End(0)).map_err(|e| SyncError::Io {
         path: dest.to_path_buf(),
         source: e,
     })?;
@@ -219,11 +219,11 @@ impl Source for DirSource {
         }
         let (mut out, mut have) = open_partial(dest)?;
         if total.is_some_and(|t| have > t) {
-            out.set_len(0).map_err(|e| FeedError::Io {
+            out.set_len(0).map_err(|e| SyncError::Io {
                 path: dest.into(),
                 source: e,
             })?;
-            out.seek(SeekFrom::Start(0)).map_err(|e| FeedError::Io {
+            out.seek(SeekFrom::Start(0)).map_err(|e| SyncError::Io {
                 path: dest.into(),
                 source: e,
             })?;
@@ -405,7 +405,7 @@ impl Source for HttpSource {
         }
         let resp = self.send(req, path)?;
         let status = resp.status();
-        let io = |e| FeedError::Io {
+        let io = |e| SyncError::Io {
             path: dest.to_path_buf(),
             source: e,
         };

@@ -11,8 +11,8 @@ use sltd_feed::delta::{self, DeltaHeader};
 use sltd_feed::keys::KeySet;
 use sltd_feed::keys::SecretKey;
 use sltd_feed::metadata::{Checkpoint, FileRef, Limits, Root};
-use sltd_feed::publish::Publisher;
 use sltd_feed::{FeedError, b64, hex, layout, now_unix, sha256, unb64};
+use sltd_publisher::Publisher;
 use sltd_sync::source::DirSource;
 use sltd_sync::{SyncError, SyncOptions};
 use tempfile::TempDir;
@@ -111,10 +111,7 @@ fn refused(
     if let Some(s) = served_before {
         assert_eq!(served(data), s, "served records unchanged");
     }
-    let status = sltd_feed::datadir::DataDir::open(data)
-        .unwrap()
-        .status()
-        .unwrap();
+    let status = sltd_datadir::DataDir::open(data).unwrap().status().unwrap();
     assert_eq!(status.last_error_kind.as_deref(), Some(e.kind()));
     e.to_string()
 }

@@ -8,15 +8,14 @@ mod common;
 use std::net::TcpListener;
 
 use common::*;
-use sltd_feed::datadir::DataDir;
+use sltd_datadir::DataDir;
 use sltd_feed::metadata::Limits;
-use sltd_index::MapOptions;
 use sltd_model::{
     Date, DocumentKey, DocumentNumber, DocumentType, Query, Record, Reference, Status,
 };
-use sltd_sync::serve::{ServeOptions, StaticServer};
+use sltd_publisher::serve::{ServeOptions, StaticServer};
 use sltd_sync::source::{HttpSource, HttpTimeouts};
-use sltd_sync::{Compaction, SyncOptions};
+use sltd_sync::{Compaction, CompactionPolicy, SyncOptions};
 
 fn serve(dir: &std::path::Path, opts: ServeOptions) -> StaticServer {
     StaticServer::start(TcpListener::bind("127.0.0.1:0").unwrap(), dir, opts).unwrap()
@@ -34,8 +33,7 @@ fn new_record(number: &str) -> Record {
 }
 
 fn query(data: &std::path::Path, number: &str) -> Vec<Record> {
-    let g = DataDir::open(data).unwrap().current().unwrap().unwrap();
-    let idx = g.open_index(MapOptions::default()).unwrap();
+    let (_, idx) = open_current(data).unwrap();
     let mut out = Vec::new();
     idx.lookup(
         &Query::number(DocumentNumber::normalise(number).unwrap()),
@@ -58,7 +56,10 @@ fn publish_serve_sync_query() {
     let http = HttpSource::new(&server.url(), HttpTimeouts::default()).unwrap();
     let trust = feed.join("1.root.json");
     let no_compact = SyncOptions {
-        compaction: Compaction::Never,
+        compaction: CompactionPolicy {
+            mode: Compaction::Never,
+            ..CompactionPolicy::default()
+        },
         ..SyncOptions::default()
     };
 
@@ -98,7 +99,10 @@ fn publish_serve_sync_query() {
 
     // Compaction merges the segment into a new base; same answers.
     let always = SyncOptions {
-        compaction: Compaction::Always,
+        compaction: CompactionPolicy {
+            mode: Compaction::Always,
+            ..CompactionPolicy::default()
+        },
         ..SyncOptions::default()
     };
     let v3 = mutate(&v2, 5, 20, 77);
@@ -220,6 +224,6 @@ fn root_rotation_is_followed() {
     assert_eq!(r.sequence, 2);
     assert_eq!(served(&data), model(p.records()));
     // The old key alone can no longer publish.
-    let mut p = sltd_feed::publish::Publisher::open(&feed).unwrap();
+    let mut p = sltd_publisher::Publisher::open(&feed).unwrap();
     assert!(p.refresh(&[&a], sltd_feed::now_unix()).is_err());
 }

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use sltd_feed::metadata::Limits;
 use sltd_model::{DocumentKey, Record, Status};
 use sltd_sync::source::DirSource;
-use sltd_sync::{Compaction, SyncOptions};
+use sltd_sync::{Compaction, CompactionPolicy, SyncOptions};
 
 /// The model: per key, the record with the greatest precedence.
 fn expected(export: &[Record]) -> BTreeMap<DocumentKey, Record> {
@@ -93,8 +93,11 @@ proptest! {
             last = export;
             if s.sync {
                 let opts = SyncOptions {
-                    max_segments: 2,
-                    compaction: [Compaction::Never, Compaction::Auto, Compaction::Always][s.compaction as usize],
+                    compaction: CompactionPolicy {
+                        max_segments: 2,
+                        mode: [Compaction::Never, Compaction::Auto, Compaction::Always][s.compaction as usize],
+                        ..CompactionPolicy::default()
+                    },
                     ..SyncOptions::default()
                 };
                 sync_from(&DirSource::new(&feed), &trust, &data, opts).unwrap();

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use sltd_feed::datadir::DataDir;
+use sltd_datadir::DataDir;
 use sltd_feed::metadata::Limits;
 use sltd_model::{DocumentKey, Record};
 

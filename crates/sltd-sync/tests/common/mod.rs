@@ -7,13 +7,13 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use sltd_feed::datadir::{DataDir, GenerationId};
+use sltd_datadir::{DataDir, GenerationId, GenerationOpener, OpenOptions};
 use sltd_feed::keys::SecretKey;
 use sltd_feed::metadata::Limits;
 use sltd_feed::now_unix;
-use sltd_feed::publish::{InitOptions, PublishOptions, PublishReport, Publisher, PublisherConfig};
-use sltd_index::{Entry, MapOptions};
+use sltd_index::{Entry, LayeredIndex, SharedMmap};
 use sltd_model::{DocumentKey, Record};
+use sltd_publisher::{InitOptions, PublishOptions, PublishReport, Publisher, PublisherConfig};
 use sltd_sync::source::{DirSource, Source};
 use sltd_sync::{SyncError, SyncOptions, SyncReport, Syncer};
 
@@ -93,20 +93,25 @@ pub fn current(data: &Path) -> Option<(GenerationId, u64)> {
         .map(|g| (g.id, g.sequence))
 }
 
-/// Every record the current generation serves, via the layered view.
-pub fn served(data: &Path) -> BTreeMap<DocumentKey, Record> {
+/// The current generation opened as the daemon opens it (every file fully
+/// verified), or `None` before the first installation.
+pub fn open_current(data: &Path) -> Option<(sltd_datadir::Generation, LayeredIndex<SharedMmap>)> {
     let d = DataDir::open(data).expect("open data dir");
-    let Some(g) = d.current().expect("current") else {
+    d.open_current(&GenerationOpener::new(OpenOptions::SERVE))
+        .expect("the current generation opens and verifies")
+}
+
+/// Every record the current generation serves, via the layered view's
+/// lookups.
+pub fn served(data: &Path) -> BTreeMap<DocumentKey, Record> {
+    let Some((g, idx)) = open_current(data) else {
         return BTreeMap::new();
     };
-    let idx = g.open_index(MapOptions::default()).expect("open index");
-    idx.base().verify().expect("base verifies");
     let mut keys: Vec<DocumentKey> = Vec::new();
     for e in idx.base().entries() {
         keys.push(*e.expect("entry").key());
     }
     for s in idx.segments() {
-        s.verify().expect("segment verifies");
         for e in s.entries() {
             keys.push(*e.expect("entry").key());
         }
@@ -127,7 +132,7 @@ pub fn served(data: &Path) -> BTreeMap<DocumentKey, Record> {
 
 pub fn model(recs: &[Record]) -> BTreeMap<DocumentKey, Record> {
     let mut v = recs.to_vec();
-    sltd_feed::publish::canonicalise(&mut v);
+    sltd_publisher::canonicalise(&mut v);
     v.into_iter().map(|r| (r.key, r)).collect()
 }
 
@@ -161,9 +166,7 @@ pub fn mutate(base: &[Record], drop: usize, add: u64, seed: u64) -> Vec<Record> 
 }
 
 pub fn entries_of(data: &Path) -> usize {
-    let d = DataDir::open(data).unwrap();
-    let g = d.current().unwrap().unwrap();
-    let idx = g.open_index(MapOptions::default()).unwrap();
+    let (_, idx) = open_current(data).unwrap();
     idx.segments()
         .iter()
         .map(|s| {

@@ -13,17 +13,18 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sltd_feed::delta::{self, DeltaHeader, Op};
+use sltd_feed::keys::{KeySet, PublicKey, SecretKey};
+use sltd_feed::metadata::{Checkpoint, FileRef, Limits, Root, SnapshotManifest};
+use sltd_feed::snapshot::{DEFAULT_CHUNK_RAW_BYTES, encode_chunks};
+use sltd_feed::state::StateHash;
+use sltd_feed::{
+    FeedError, Hash32, decode_records, decompress_capped, encode_record, hex, layout, sha256,
+};
 use sltd_model::{DocumentKey, Record};
 
-use crate::FeedError;
-use crate::datadir::write_atomically;
-use crate::delta::{self, DeltaHeader, Op};
-use crate::encoding::{Cursor, Hash32, encode_record, hex, sha256};
-use crate::keys::{KeySet, PublicKey, SecretKey};
-use crate::layout;
-use crate::metadata::{Checkpoint, FileRef, Limits, Root, SnapshotManifest};
-use crate::snapshot::{DEFAULT_CHUNK_RAW_BYTES, encode_chunks};
-use crate::state::StateHash;
+use crate::PublishError;
+use crate::error::write_atomically;
 
 const STATE_FILE: &str = "state.bin";
 const CONFIG_FILE: &str = "config.json";
@@ -109,11 +110,8 @@ pub struct Publisher {
     state_root: Hash32,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FeedError + '_ {
-    move |source| FeedError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
+    PublishError::io(path)
 }
 
 /// Chooses from `keys` those the root lists, and checks they reach its
@@ -122,14 +120,14 @@ fn signers_for<'k>(
     keys: &KeySet,
     available: &[&'k SecretKey],
     role: &str,
-) -> Result<Vec<&'k SecretKey>, FeedError> {
+) -> Result<Vec<&'k SecretKey>, PublishError> {
     let chosen: Vec<&SecretKey> = available
         .iter()
         .copied()
         .filter(|k| keys.keys.iter().any(|p| p.keyid == k.keyid()))
         .collect();
     if chosen.len() < keys.threshold {
-        return Err(FeedError::Publish {
+        return Err(PublishError::Refused {
             reason: format!(
                 "{role} needs {} signing key(s) listed in the root; {} given",
                 keys.threshold,
@@ -140,12 +138,13 @@ fn signers_for<'k>(
     Ok(chosen)
 }
 
-fn encode_state(sequence: u64, root: &Hash32, records: &[Record]) -> Result<Vec<u8>, FeedError> {
+fn encode_state(sequence: u64, root: &Hash32, records: &[Record]) -> Result<Vec<u8>, PublishError> {
     let mut raw = Vec::with_capacity(records.len() * 32);
     for r in records {
         encode_record(r, &mut raw);
     }
-    let z = zstd::bulk::compress(&raw, 3).map_err(|e| FeedError::Publish {
+    let z = zstd::bulk::compress(&raw, 3).map_err(|e| FeedError::Encode {
+        what: "publisher state",
         reason: format!("zstd: {e}"),
     })?;
     let mut out = Vec::with_capacity(z.len() + 56);
@@ -158,28 +157,31 @@ fn encode_state(sequence: u64, root: &Hash32, records: &[Record]) -> Result<Vec<
     Ok(out)
 }
 
-fn decode_state(bytes: &[u8]) -> Result<(u64, Hash32, Vec<Record>), FeedError> {
-    let mut c = Cursor::new(bytes, "publisher state");
-    if c.take(8)? != STATE_MAGIC {
-        return Err(FeedError::malformed("publisher state", "bad magic"));
-    }
-    let u64le = |c: &mut Cursor<'_>| -> Result<u64, FeedError> {
-        Ok(u64::from_le_bytes(
-            c.take(8)?.try_into().unwrap_or_default(),
-        ))
+/// Length of the publisher state's fixed header: magic, sequence, root,
+/// count and raw length.
+const STATE_HEADER: usize = 8 + 8 + 32 + 8 + 8;
+
+fn decode_state(bytes: &[u8]) -> Result<(u64, Hash32, Vec<Record>), PublishError> {
+    let malformed = |reason| PublishError::FeedDir {
+        reason: format!("publisher state: {reason}"),
     };
-    let seq = u64le(&mut c)?;
-    let root: Hash32 = c.take(32)?.try_into().unwrap_or_default();
-    let count = u64le(&mut c)?;
-    let raw_len = u64le(&mut c)?;
-    let raw = crate::delta::decompress_capped(&bytes[c.position()..], raw_len, "publisher state")?;
-    let mut rc = Cursor::new(&raw, "publisher state");
-    let mut records = Vec::with_capacity(count as usize);
-    while !rc.is_empty() {
-        records.push(rc.record()?);
+    if bytes.len() < STATE_HEADER || &bytes[..8] != STATE_MAGIC {
+        return Err(malformed("bad magic or too short"));
     }
+    let u64_at = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(b)
+    };
+    let seq = u64_at(8);
+    let mut root: Hash32 = [0; 32];
+    root.copy_from_slice(&bytes[16..48]);
+    let count = u64_at(48);
+    let raw_len = u64_at(56);
+    let raw = decompress_capped(&bytes[STATE_HEADER..], raw_len, "publisher state")?;
+    let records = decode_records(&raw, "publisher state")?;
     if records.len() as u64 != count {
-        return Err(FeedError::malformed("publisher state", "record count"));
+        return Err(malformed("record count"));
     }
     Ok((seq, root, records))
 }
@@ -254,10 +256,10 @@ impl Publisher {
         dir: &Path,
         opts: &InitOptions,
         signers: &[&SecretKey],
-    ) -> Result<Publisher, FeedError> {
+    ) -> Result<Publisher, PublishError> {
         let root_path = dir.join(layout::root_path(1));
         if root_path.exists() {
-            return Err(FeedError::Publish {
+            return Err(PublishError::FeedDir {
                 reason: format!("{} already holds a feed", dir.display()),
             });
         }
@@ -277,7 +279,7 @@ impl Publisher {
         Root::from_trusted_bytes(&bytes)?;
         let pdir = dir.join(layout::PUBLISHER_DIR);
         fs::create_dir_all(&pdir).map_err(io(&pdir))?;
-        for sub in ["deltas", "snapshots"] {
+        for sub in [layout::DELTAS_DIR, layout::SNAPSHOTS_DIR] {
             let p = dir.join(sub);
             fs::create_dir_all(&p).map_err(io(&p))?;
         }
@@ -304,7 +306,7 @@ impl Publisher {
 
     /// Opens an existing feed: walks the root chain from `1.root.json`,
     /// reads the checkpoint and the publisher state.
-    pub fn open(dir: &Path) -> Result<Publisher, FeedError> {
+    pub fn open(dir: &Path) -> Result<Publisher, PublishError> {
         let first = dir.join(layout::root_path(1));
         let bytes = fs::read(&first).map_err(io(&first))?;
         let mut root = Root::from_trusted_bytes(&bytes)?;
@@ -314,7 +316,7 @@ impl Publisher {
                 Ok(b) => root = root.verify_next(&b)?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
                 Err(e) => {
-                    return Err(FeedError::Io {
+                    return Err(PublishError::Io {
                         path: next,
                         source: e,
                     });
@@ -339,18 +341,21 @@ impl Publisher {
                 }
                 Checkpoint::verify_signed(&prev, &cp_bytes)?
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         let pdir = dir.join(layout::PUBLISHER_DIR);
         let cfg_path = pdir.join(CONFIG_FILE);
         let config: PublisherConfig =
-            serde_json::from_slice(&fs::read(&cfg_path).map_err(io(&cfg_path))?)
-                .map_err(|e| FeedError::malformed("publisher config", e))?;
+            serde_json::from_slice(&fs::read(&cfg_path).map_err(io(&cfg_path))?).map_err(|e| {
+                PublishError::FeedDir {
+                    reason: format!("publisher config {}: {e}", cfg_path.display()),
+                }
+            })?;
         let st_path = pdir.join(STATE_FILE);
         let (state_sequence, state_root, state) =
             decode_state(&fs::read(&st_path).map_err(io(&st_path))?)?;
         if state_sequence != checkpoint.sequence && state_sequence != checkpoint.sequence + 1 {
-            return Err(FeedError::Publish {
+            return Err(PublishError::FeedDir {
                 reason: format!(
                     "publisher state is at sequence {state_sequence} but the checkpoint at {}",
                     checkpoint.sequence
@@ -385,7 +390,7 @@ impl Publisher {
         &self.state
     }
 
-    fn file_ref(&self, rel: &str, sequence: u64) -> Result<FileRef, FeedError> {
+    fn file_ref(&self, rel: &str, sequence: u64) -> Result<FileRef, PublishError> {
         let p = self.dir.join(rel);
         let b = fs::read(&p).map_err(io(&p))?;
         Ok(FileRef {
@@ -401,7 +406,7 @@ impl Publisher {
         now: i64,
         delta: Option<FileRef>,
         snapshot: Option<FileRef>,
-    ) -> Result<(), FeedError> {
+    ) -> Result<(), PublishError> {
         let chosen = signers_for(&self.root.keys, signers, "the checkpoint")?;
         let cp = Checkpoint {
             feed: self.root.feed.clone(),
@@ -419,7 +424,7 @@ impl Publisher {
         Ok(())
     }
 
-    fn latest_snapshot_ref(&self) -> Result<Option<FileRef>, FeedError> {
+    fn latest_snapshot_ref(&self) -> Result<Option<FileRef>, PublishError> {
         let seqs = self.snapshot_sequences()?;
         match seqs.last() {
             Some(&s) if s <= self.state_sequence => {
@@ -433,13 +438,18 @@ impl Publisher {
         }
     }
 
-    fn snapshot_sequences(&self) -> Result<Vec<u64>, FeedError> {
-        let dir = self.dir.join("snapshots");
+    /// Sequences of the complete snapshots (those whose manifest, written
+    /// last, is there), ascending.
+    fn snapshot_sequences(&self) -> Result<Vec<u64>, PublishError> {
+        let dir = self.dir.join(layout::SNAPSHOTS_DIR);
         let mut v = Vec::new();
         if let Ok(rd) = fs::read_dir(&dir) {
             for e in rd.flatten() {
-                if let Some(s) = e.file_name().to_str().and_then(|n| n.parse::<u64>().ok())
-                    && e.path().join("manifest.json").exists()
+                if let Some(s) = e
+                    .file_name()
+                    .to_str()
+                    .and_then(layout::parse_snapshot_dir_name)
+                    && self.dir.join(layout::manifest_path(s)).exists()
                 {
                     v.push(s);
                 }
@@ -451,7 +461,7 @@ impl Publisher {
 
     /// Signs a checkpoint for a publication that was interrupted after the
     /// publisher state was written; does nothing otherwise.
-    fn finish_interrupted(&mut self, signers: &[&SecretKey], now: i64) -> Result<(), FeedError> {
+    fn finish_interrupted(&mut self, signers: &[&SecretKey], now: i64) -> Result<(), PublishError> {
         if self.state_sequence == self.checkpoint.sequence {
             return Ok(());
         }
@@ -469,7 +479,7 @@ impl Publisher {
 
     /// Re-signs the checkpoint with a new issue time and expiry, changing
     /// nothing else (the feed's heartbeat against freeze attacks).
-    pub fn refresh(&mut self, signers: &[&SecretKey], now: i64) -> Result<(), FeedError> {
+    pub fn refresh(&mut self, signers: &[&SecretKey], now: i64) -> Result<(), PublishError> {
         self.finish_interrupted(signers, now)?;
         let delta = self.checkpoint.delta.clone();
         let snapshot = self.checkpoint.snapshot.clone();
@@ -484,12 +494,12 @@ impl Publisher {
         mut records: Vec<Record>,
         signers: &[&SecretKey],
         opts: PublishOptions,
-    ) -> Result<PublishReport, FeedError> {
+    ) -> Result<PublishReport, PublishError> {
         self.finish_interrupted(signers, opts.now)?;
         let chosen = signers_for(&self.root.keys, signers, "the delta")?;
         canonicalise(&mut records);
         if records.len() as u64 > self.root.limits.max_records {
-            return Err(FeedError::Publish {
+            return Err(PublishError::Refused {
                 reason: format!(
                     "{} records exceed the root's limit of {}",
                     records.len(),
@@ -501,7 +511,7 @@ impl Publisher {
         if let Some(limit) = opts.max_delete_permille {
             let deletes = ops.iter().filter(|o| matches!(o, Op::Delete(_))).count() as u64;
             if deletes.saturating_mul(1000) > (self.state.len() as u64).saturating_mul(limit) {
-                return Err(FeedError::Publish {
+                return Err(PublishError::Refused {
                     reason: format!(
                         "the export would delete {deletes} of {} published records, more than {limit} per mille; \
                          check the export, or allow it explicitly",
@@ -556,7 +566,7 @@ impl Publisher {
         };
         let delta_bytes = delta::encode(&header, &ops, &chosen)?;
         if delta_bytes.len() as u64 > self.root.limits.max_delta_bytes {
-            return Err(FeedError::Publish {
+            return Err(PublishError::Refused {
                 reason: format!(
                     "the delta is {} bytes, over the root's limit of {}; raise the limit with a root rotation",
                     delta_bytes.len(),
@@ -619,7 +629,7 @@ impl Publisher {
         records: &[Record],
         now: i64,
         signers: &[&SecretKey],
-    ) -> Result<u64, FeedError> {
+    ) -> Result<u64, PublishError> {
         let dir = self.dir.join(layout::snapshot_dir(sequence));
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         let chunks = encode_chunks(records, self.config.chunk_raw_bytes)?;
@@ -644,7 +654,7 @@ impl Publisher {
         Ok(total)
     }
 
-    fn prune_snapshots(&self) -> Result<(), FeedError> {
+    fn prune_snapshots(&self) -> Result<(), PublishError> {
         let seqs = self.snapshot_sequences()?;
         if seqs.len() > SNAPSHOTS_KEPT {
             for s in &seqs[..seqs.len() - SNAPSHOTS_KEPT] {
@@ -665,7 +675,7 @@ impl Publisher {
         expires_at: i64,
         signers: &[&SecretKey],
         now: i64,
-    ) -> Result<Root, FeedError> {
+    ) -> Result<Root, PublishError> {
         let next = Root {
             feed: self.root.feed.clone(),
             version: self.root.version + 1,

@@ -128,21 +128,13 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>
     }
 }
 
-/// Formats Unix seconds as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+/// Formats Unix seconds as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`),
+/// clamped to the years HTTP dates can write (a file's mtime can be
+/// anything).
 pub fn http_date(secs: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = secs.div_euclid(86_400);
-    let t = sltd_feed::format_time(secs); // YYYY-MM-DDTHH:MM:SSZ
-    let (y, m, d) = (&t[0..4], t[5..7].parse::<usize>().unwrap_or(1), &t[8..10]);
-    format!(
-        "{}, {d} {} {y} {} GMT",
-        DAYS[days.rem_euclid(7) as usize],
-        MONTHS[m.saturating_sub(1).min(11)],
-        &t[11..19]
-    )
+    const LAST_HTTP_DATE: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    let t = UNIX_EPOCH + Duration::from_secs(secs.clamp(0, LAST_HTTP_DATE).unsigned_abs());
+    httpdate::fmt_http_date(t)
 }
 
 fn respond(
@@ -315,6 +307,8 @@ mod tests {
     #[test]
     fn dates_and_ranges() {
         assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(http_date(-5), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(i64::MAX), "Fri, 31 Dec 9999 23:59:59 GMT");
         assert_eq!(parse_range("bytes=0-9", 100), Some(Some((0, 9))));
         assert_eq!(parse_range("bytes=90-", 100), Some(Some((90, 99))));
         assert_eq!(parse_range("bytes=-10", 100), Some(Some((90, 99))));
