@@ -52,7 +52,8 @@ pub(crate) fn check(server: &str, number: &str) -> (Run, Value) {
     (run, v)
 }
 
-/// `sltd-sync --feed FEED --data-dir DATA --trust TRUST run`.
+/// `sltd-sync --feed FEED --data-dir DATA --trust TRUST run --json`: its
+/// report is one JSON object.
 pub(crate) fn sync(feed: &str, data: &Path, trust: &Path) -> Run {
     programs().sync.run([
         "--feed",
@@ -62,6 +63,7 @@ pub(crate) fn sync(feed: &str, data: &Path, trust: &Path) -> Run {
         "--trust",
         arg(trust),
         "run",
+        "--json",
     ])
 }
 

@@ -78,15 +78,15 @@ impl Default for SyncOptions {
 /// Where the time of a sync went (serialised as milliseconds).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Timings {
-    #[serde(serialize_with = "as_millis")]
+    #[serde(rename = "fetch_ms", serialize_with = "as_millis")]
     pub fetch: Duration,
-    #[serde(serialize_with = "as_millis")]
+    #[serde(rename = "verify_apply_ms", serialize_with = "as_millis")]
     pub verify_apply: Duration,
-    #[serde(serialize_with = "as_millis")]
+    #[serde(rename = "build_ms", serialize_with = "as_millis")]
     pub build: Duration,
-    #[serde(serialize_with = "as_millis")]
+    #[serde(rename = "install_ms", serialize_with = "as_millis")]
     pub install: Duration,
-    #[serde(serialize_with = "as_millis")]
+    #[serde(rename = "compact_ms", serialize_with = "as_millis")]
     pub compact: Duration,
 }
 

@@ -21,6 +21,7 @@ use serde::Deserialize;
 use sltd_datadir::{DataDir, DataDirError, GenerationOpener, OpenOptions};
 use sltd_feed::freshness::{Freshness, FreshnessPolicy};
 use sltd_feed::{format_unix, now_unix};
+use sltd_log::LogFormat;
 use sltd_sync::source::{HttpTimeouts, Progress, open_source};
 use sltd_sync::{
     Compaction, ProgressFactory, Schedule, Shutdown, SyncError, SyncOptions, SyncReport, Syncer,
@@ -46,7 +47,8 @@ const EXIT_EMPTY: u8 = 6;
         Exit status: 0 success; 1 the feed was refused (forged, replayed, expired, ...: the\n\
         installed data is unchanged); 2 other errors (network, disk, configuration); 3 another\n\
         sync holds the lock. status: 0 FRESH, 4 STALE, 5 EXPIRED, 6 nothing installed.\n\
-        Logs go to stderr; SLTD_LOG sets the filter (e.g. debug)."
+        Results go to stdout (--json for one JSON object), logs to stderr. Options go\n\
+        before or after the subcommand."
 )]
 struct Cli {
     /// TOML configuration file; command-line options override it.
@@ -66,9 +68,16 @@ struct Cli {
     /// [default: 48h].
     #[arg(long, global = true)]
     stale_after: Option<humantime::Duration>,
-    /// Log format.
-    #[arg(long, global = true, value_parser = ["text", "json"])]
-    log_format: Option<String>,
+    /// Print results as JSON (one object) instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Log format [default: text, or `log_format` in the config].
+    #[arg(long, global = true, env = "SLTD_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+    /// Log filter, e.g. `info` or `debug` [default: info, or `log_filter`
+    /// in the config].
+    #[arg(long, global = true, env = "SLTD_LOG", value_name = "FILTER")]
+    log_filter: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -81,11 +90,7 @@ enum Command {
     /// SIGTERM or SIGINT (which stop it before it installs anything more).
     Watch(WatchArgs),
     /// Show the installed sequence, data age and freshness, last outcomes.
-    Status {
-        /// Print a JSON object.
-        #[arg(long)]
-        json: bool,
-    },
+    Status,
     /// Merge the current generation's delta segments into a new base.
     Compact,
     /// Check the configuration and the pinned root, then exit (0 when
@@ -144,7 +149,8 @@ struct Config {
     compact_permille: Option<u64>,
     max_segments: Option<usize>,
     max_delta_backlog: Option<u64>,
-    log_format: Option<String>,
+    log_format: Option<LogFormat>,
+    log_filter: Option<String>,
 }
 
 mod humantime_serde_opt {
@@ -322,36 +328,123 @@ fn exit_for_data_dir(e: &DataDirError) -> u8 {
     }
 }
 
-/// Logs a sync's outcome and prints its report (one JSON line) on success.
-fn report(result: &Result<SyncReport, SyncError>) {
-    match result {
-        Ok(r) => {
-            tracing::info!(
-                sequence = r.sequence,
-                from = ?r.from_sequence,
-                deltas = r.deltas_applied,
-                snapshot = ?r.snapshot,
-                bytes = r.bytes_downloaded,
-                installed = ?r.installed,
-                compacted = r.compacted,
-                "sync done"
+/// A duration for people: milliseconds below ten seconds, else seconds.
+fn took(d: Duration) -> String {
+    if d < Duration::from_secs(10) {
+        format!("{:.0} ms", d.as_secs_f64() * 1e3)
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// What a sync did, for people.
+fn report_text(r: &SyncReport) -> String {
+    let mut out = match (&r.installed, r.from_sequence) {
+        (Some(generation), from) => {
+            let mut line = format!(
+                "installed sequence {} (generation {generation})",
+                r.sequence
             );
-            println!("{}", serde_json::to_string(r).unwrap_or_default());
+            if let Some(from) = from {
+                line += &format!(", from sequence {from}");
+            }
+            let mut how = Vec::new();
+            if let Some(snapshot) = r.snapshot {
+                how.push(format!("snapshot {snapshot}"));
+            }
+            if r.deltas_applied > 0 {
+                how.push(format!(
+                    "{} delta{} ({} keys changed)",
+                    r.deltas_applied,
+                    if r.deltas_applied == 1 { "" } else { "s" },
+                    r.changed_keys
+                ));
+            }
+            if !how.is_empty() {
+                line += &format!(": {}", how.join(", "));
+            }
+            line
         }
+        (None, _) if r.not_modified => format!(
+            "up to date at sequence {} (the checkpoint is unchanged)",
+            r.sequence
+        ),
+        (None, _) => format!("up to date at sequence {}", r.sequence),
+    };
+    if r.compacted {
+        out += "; delta segments compacted into a new base";
+    }
+    let t = &r.timings;
+    out += &format!(
+        "\n{} downloaded; took {} (fetch {}, verify and apply {}, build {}, install {}, compact {})",
+        indicatif::HumanBytes(r.bytes_downloaded),
+        took(t.fetch + t.verify_apply + t.build + t.install + t.compact),
+        took(t.fetch),
+        took(t.verify_apply),
+        took(t.build),
+        took(t.install),
+        took(t.compact),
+    );
+    out
+}
+
+/// How a failed sync is named: a refusal of what the feed served, or an
+/// operational error; and what to check for the latter.
+fn failure(e: &SyncError) -> (&'static str, String) {
+    let text = sltd_log::chain(e);
+    match e {
+        e if e.is_refusal() => (
+            "refused",
+            format!("{text}; the installed data is unchanged"),
+        ),
+        SyncError::Fetch { .. } | SyncError::NotFound { .. } => (
+            "error",
+            format!(
+                "{text}; check --feed (or `feed` in the config) and that the feed's server answers; the installed data is unchanged"
+            ),
+        ),
+        _ => ("error", format!("{text}; the installed data is unchanged")),
+    }
+}
+
+/// Logs a sync's outcome (`watch`: every sync is a log line).
+fn log_outcome(result: &Result<SyncReport, SyncError>) {
+    match result {
+        Ok(r) => tracing::info!(
+            sequence = r.sequence,
+            from = ?r.from_sequence,
+            deltas = r.deltas_applied,
+            snapshot = ?r.snapshot,
+            bytes = r.bytes_downloaded,
+            installed = ?r.installed,
+            compacted = r.compacted,
+            "sync done"
+        ),
         Err(e) => {
-            tracing::error!(kind = e.kind(), error = %e, "sync failed; installed data unchanged");
-            eprintln!(
-                "sltd-sync: {}: {e}",
-                if e.is_refusal() { "refused" } else { "error" }
-            );
+            let (what, text) = failure(e);
+            tracing::error!(kind = e.kind(), error = %text, "sync {what}");
         }
     }
+}
+
+/// Prints a single sync's outcome (`run`): the report on standard output,
+/// or the failure once on standard error.
+fn print_outcome(result: &Result<SyncReport, SyncError>, json: bool) -> anyhow::Result<()> {
+    match result {
+        Ok(r) if json => println!("{}", serde_json::to_string(r)?),
+        Ok(r) => println!("{}", report_text(r)),
+        Err(e) => {
+            let (what, text) = failure(e);
+            sltd_log::report_line("sltd-sync", what, &text);
+        }
+    }
+    Ok(())
 }
 
 fn run_once(s: &Settings, run: &RunArgs) -> anyhow::Result<u8> {
     let source = open_source(&s.feed()?, s.timeouts())?;
     let result = s.syncer(source.as_ref(), s.sync_options(run))?.run();
-    report(&result);
+    print_outcome(&result, s.cli.json)?;
     Ok(result.as_ref().err().map_or(0, exit_for))
 }
 
@@ -403,13 +496,14 @@ fn watch(s: &Settings, w: &WatchArgs) -> anyhow::Result<u8> {
     let syncer = s.syncer(source.as_ref(), opts)?;
     sltd_sync::watch::watch(&s.schedule(w), &shutdown, || {
         let result = syncer.run();
-        report(&result);
+        log_outcome(&result);
         result
     });
     Ok(0)
 }
 
-fn status(s: &Settings, json: bool) -> anyhow::Result<u8> {
+fn status(s: &Settings) -> anyhow::Result<u8> {
+    let json = s.cli.json;
     let dir = s.data_dir()?;
     let policy = s.freshness();
     let now = now_unix();
@@ -487,24 +581,24 @@ fn status(s: &Settings, json: bool) -> anyhow::Result<u8> {
     })
 }
 
-fn init_logging(format: Option<&str>) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SLTD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == Some("json") {
-        b.json().init();
-    } else {
-        b.init();
-    }
+/// Logs on stderr, in the format and filter of the command line, else the
+/// config file.
+fn init_logging(s: &Settings) -> Result<(), sltd_log::LogError> {
+    let format = s.cli.log_format.or(s.cfg.log_format).unwrap_or_default();
+    let filter = s
+        .cli
+        .log_filter
+        .as_deref()
+        .or(s.cfg.log_filter.as_deref())
+        .unwrap_or("info");
+    sltd_log::init("sltd-sync", format, filter)
 }
 
 fn real_main(s: Settings) -> anyhow::Result<u8> {
     match &s.cli.command {
         Command::Run(r) => run_once(&s, r),
         Command::Watch(w) => watch(&s, w),
-        Command::Status { json } => status(&s, *json),
+        Command::Status => status(&s),
         Command::Compact => {
             // Compaction reads only the data directory: no source, no trust.
             let data = DataDir::open(&s.data_dir()?)?;
@@ -513,10 +607,14 @@ fn real_main(s: Settings) -> anyhow::Result<u8> {
                 .lock()
                 .and_then(|_lock| data.compact_current(&opener, now_unix()));
             match result {
+                Ok(g) if s.cli.json => println!(
+                    "{}",
+                    serde_json::json!({"compacted": g.is_some(), "generation": g.map(|g| g.id.to_string())})
+                ),
                 Ok(Some(g)) => println!("compacted into generation {}", g.id),
                 Ok(None) => println!("nothing to compact"),
                 Err(e) => {
-                    eprintln!("sltd-sync: error: {e}");
+                    sltd_log::report("sltd-sync", &e);
                     return Ok(exit_for_data_dir(&e));
                 }
             }
@@ -528,25 +626,45 @@ fn real_main(s: Settings) -> anyhow::Result<u8> {
             let root = sltd_feed::metadata::Root::from_trusted_bytes(&s.trust()?)
                 .context("the pinned root")?;
             let dir = s.data_dir()?;
-            println!(
-                "feed {feed}: pinned root {:?} version {} ({} key(s), threshold {}); data directory {}",
-                root.feed,
-                root.version,
-                root.keys.keys.len(),
-                root.keys.threshold,
-                dir.display()
-            );
+            if s.cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "feed": feed,
+                        "root": {
+                            "feed": root.feed,
+                            "version": root.version,
+                            "keys": root.keys.keys.len(),
+                            "threshold": root.keys.threshold,
+                        },
+                        "data_dir": dir,
+                    })
+                );
+            } else {
+                println!(
+                    "feed {feed}: pinned root {:?} version {} ({} key(s), threshold {}); data directory {}",
+                    root.feed,
+                    root.version,
+                    root.keys.keys.len(),
+                    root.keys.threshold,
+                    dir.display()
+                );
+            }
             Ok(0)
         }
         Command::Rollback => {
             let data = DataDir::open(&s.data_dir()?)?;
             match data.lock().and_then(|_lock| data.rollback()) {
+                Ok(g) if s.cli.json => println!(
+                    "{}",
+                    serde_json::json!({"generation": g.id.to_string(), "sequence": g.sequence})
+                ),
                 Ok(g) => println!(
                     "CURRENT now names generation {} (sequence {})",
                     g.id, g.sequence
                 ),
                 Err(e) => {
-                    eprintln!("sltd-sync: error: {e}");
+                    sltd_log::report("sltd-sync", &e);
                     return Ok(exit_for_data_dir(&e));
                 }
             }
@@ -560,21 +678,18 @@ fn main() -> ExitCode {
     let settings = match Settings::load(cli) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("sltd-sync: error: {e:#}");
+            sltd_log::report("sltd-sync", e.as_ref());
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    init_logging(
-        settings
-            .cli
-            .log_format
-            .as_deref()
-            .or(settings.cfg.log_format.as_deref()),
-    );
+    if let Err(e) = init_logging(&settings) {
+        sltd_log::report("sltd-sync", &e);
+        return ExitCode::from(EXIT_ERROR);
+    }
     match real_main(settings) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("sltd-sync: error: {e:#}");
+            sltd_log::report("sltd-sync", e.as_ref());
             ExitCode::from(EXIT_ERROR)
         }
     }

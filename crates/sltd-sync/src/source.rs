@@ -108,7 +108,7 @@ fn copy_capped(
                 let _ = out.sync_data();
                 return Err(SyncError::Fetch {
                     what: path.to_string(),
-                    reason: e.to_string(),
+                    reason: sltd_log::chain(&e),
                 });
             }
         };
@@ -297,7 +297,8 @@ impl HttpSource {
     ) -> Result<reqwest::blocking::Response, SyncError> {
         let resp = req.send().map_err(|e| SyncError::Fetch {
             what: self.url(path),
-            reason: e.to_string(),
+            // The whole cause: "connection refused", a DNS or TLS failure.
+            reason: sltd_log::chain(&e),
         })?;
         let st = resp.status();
         if st == reqwest::StatusCode::NOT_FOUND || st == reqwest::StatusCode::GONE {
@@ -331,7 +332,8 @@ impl HttpSource {
             .read_to_end(&mut buf)
             .map_err(|e| SyncError::Fetch {
                 what: self.url(path),
-                reason: e.to_string(),
+                // The whole cause: a reset, a timeout.
+                reason: sltd_log::chain(&e),
             })?;
         if buf.len() as u64 > cap {
             return Err(too_large(path, cap));
