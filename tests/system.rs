@@ -16,4 +16,5 @@ mod common;
 mod demo;
 mod feed;
 mod index;
+mod status_page;
 mod switch;

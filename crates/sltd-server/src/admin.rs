@@ -12,11 +12,13 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use crate::exposition::Exposition;
+use crate::status_page;
 use crate::{Daemon, ReloadOutcome, ReloadTrigger};
-use sltd_feed::now_unix;
+use sltd_feed::{format_unix, now_unix};
 
 pub(crate) fn router(daemon: Arc<Daemon>) -> Router {
     Router::new()
+        .route("/", get(page))
         .route("/metrics", get(metrics))
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
@@ -33,6 +35,7 @@ async fn metrics(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Response {
     let freshness = loaded
         .as_ref()
         .map(|l| l.dataset.meta().freshness(now, &d.config.freshness));
+    d.metrics.set_sync(d.source().sync_status().as_ref());
     let body = d
         .metrics
         .render(loaded.as_ref().map(|l| &l.dataset), now, freshness);
@@ -64,29 +67,64 @@ async fn readyz(State(d): State<Arc<Daemon>>) -> Response {
     }
 }
 
+/// Times as RFC 3339 text, as everywhere else in sltd; spans in seconds.
 fn status_json(d: &Daemon) -> serde_json::Value {
     let now = now_unix();
+    let time = |t: Option<i64>| t.map(format_unix);
     let dataset = d.current().map(|l| {
         let m = l.dataset.meta();
         json!({
             "source": m.source,
             "content_id": m.content_id,
             "sequence": m.sequence,
-            "as_of": m.as_of,
+            "as_of": format_unix(m.as_of),
             "age_seconds": m.age_seconds(now),
-            "expires_at": m.expires_at,
+            "expires_at": time(m.expires_at),
             "freshness": m.freshness(now, &d.config.freshness).as_str(),
             "record_count": m.record_count,
-            "loaded_at": l.loaded_at,
+            "loaded_at": format_unix(l.loaded_at),
         })
     });
+    let sync = d.source().sync_status().map(|s| {
+        json!({
+            "last_attempt": time(s.last_attempt),
+            "last_success": time(s.last_success),
+            "last_error": s.last_error,
+            "last_error_kind": s.last_error_kind,
+            "last_error_at": time(s.last_error_at),
+            "consecutive_failures": s.consecutive_failures,
+        })
+    });
+    let w = d.recent_window(now);
     json!({
         "serving": d.is_serving(),
         "version": env!("CARGO_PKG_VERSION"),
+        "now": format_unix(now),
         "uptime_seconds": d.uptime().as_secs(),
         "dataset": dataset,
         "last_error": d.last_error(),
+        "sync": sync,
+        "recent": {
+            "since": format_unix(w.since),
+            "checks": w.checks,
+            "hits": w.hits,
+            "latency_seconds": w.latency.iter().map(|l| json!({
+                "rpc": l.rpc, "calls": l.calls, "p50": l.p50, "p90": l.p90, "p99": l.p99,
+            })).collect::<Vec<_>>(),
+        },
     })
+}
+
+/// The status page (see [`crate::status_page`]).
+async fn page(State(d): State<Arc<Daemon>>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        status_page::render(&d, now_unix()),
+    )
+        .into_response()
 }
 
 async fn status(State(d): State<Arc<Daemon>>) -> Response {

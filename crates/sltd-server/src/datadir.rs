@@ -69,6 +69,10 @@ impl DatasetSource for DataDirSource {
         ))
     }
 
+    fn sync_status(&self) -> Option<sltd_datadir::SyncStatus> {
+        DataDir::open(&self.dir).ok()?.status().ok()
+    }
+
     fn stamp(&self) -> Option<SourceStamp> {
         FileStamp::of(&self.dir.join(layout::CURRENT))
             .ok()

@@ -150,6 +150,13 @@ pub trait DatasetSource: Send + Sync + fmt::Debug + 'static {
     /// determined right now (e.g. the file is missing during a rename); the
     /// poller then does nothing.
     fn stamp(&self) -> Option<SourceStamp>;
+
+    /// What `sltd-sync` last recorded about its syncs, when the data set
+    /// comes from a data directory it keeps; `None` otherwise (or when the
+    /// record cannot be read). Reads a small file.
+    fn sync_status(&self) -> Option<sltd_datadir::SyncStatus> {
+        None
+    }
 }
 
 /// A single base index file: `sltdd --index FILE`.

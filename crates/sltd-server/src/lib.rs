@@ -19,7 +19,9 @@ pub mod dataset;
 pub mod demo;
 pub mod exposition;
 pub mod metrics;
+pub mod recent;
 mod service;
+mod status_page;
 mod tls;
 
 use std::fmt;
@@ -44,6 +46,7 @@ pub use dataset::{
     Dataset, DatasetMeta, DatasetSource, FileStamp, IndexFileSource, LoadError, SourceStamp,
 };
 pub use metrics::Metrics;
+use recent::{Recent, Sample};
 pub use service::{LookupService, MAX_REQUEST_ID_LEN};
 pub use sltd_feed::freshness::{Freshness, FreshnessPolicy};
 
@@ -109,6 +112,8 @@ pub struct Daemon {
     last_error: Mutex<Option<String>>,
     shutdown_started: AtomicBool,
     started: Instant,
+    /// Samples of the counters, for the status page's last hour.
+    recent: Recent,
 }
 
 impl fmt::Debug for Daemon {
@@ -151,18 +156,21 @@ impl Daemon {
     /// A daemon with no data set loaded yet; [`run`] loads it.
     pub fn new(config: Config, source: Arc<dyn DatasetSource>, audit: AuditLog) -> Arc<Self> {
         let (serving, _) = watch::channel(false);
+        let metrics = Metrics::new();
+        let recent = Recent::new(Sample::of(&metrics, now_unix()));
         Arc::new(Self {
             config,
             source,
             current: ArcSwapOption::empty(),
             reload_lock: Mutex::new(None),
-            metrics: Metrics::new(),
+            metrics,
             audit,
             health: HealthReporter::new(),
             serving,
             last_error: Mutex::new(None),
             shutdown_started: AtomicBool::new(false),
             started: Instant::now(),
+            recent,
         })
     }
 
@@ -186,6 +194,12 @@ impl Daemon {
 
     pub(crate) fn loaded(&self) -> Option<Arc<Loaded>> {
         self.current()
+    }
+
+    /// Checks, hits and latency over the last hour (or since start) up to
+    /// `now`, Unix seconds.
+    pub fn recent_window(&self, now: i64) -> recent::Window {
+        self.recent.window(&Sample::of(&self.metrics, now))
     }
 
     pub fn uptime(&self) -> Duration {
@@ -340,6 +354,20 @@ impl Daemon {
     }
 }
 
+/// Samples the counters every minute for the status page's last hour.
+async fn sample_counters(daemon: Arc<Daemon>, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_secs(recent::SAMPLE_EVERY_SECS);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        daemon
+            .recent
+            .record(Sample::of(&daemon.metrics, now_unix()));
+    }
+}
+
 /// Polls the source's fingerprint and reloads when it moves. Cheap: a
 /// `stat` per file per interval, off the async threads.
 async fn watch_source(daemon: Arc<Daemon>, mut stop: watch::Receiver<bool>) {
@@ -389,6 +417,7 @@ pub async fn run(
     if config.reload.watch {
         tokio::spawn(watch_source(Arc::clone(&daemon), stop_rx.clone()));
     }
+    tokio::spawn(sample_counters(Arc::clone(&daemon), stop_rx.clone()));
     let admin_task = admin.map(|l| {
         let router = admin::router(Arc::clone(&daemon));
         let mut stop = stop_rx.clone();

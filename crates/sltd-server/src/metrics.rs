@@ -14,6 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use sltd_datadir::SyncStatus;
+
 use crate::dataset::Dataset;
 use sltd_feed::freshness::Freshness;
 
@@ -105,6 +107,16 @@ struct DatasetLabels {
     source: String,
 }
 
+/// An RPC's name, as in its label.
+pub fn rpc_name(rpc: Rpc) -> &'static str {
+    match rpc {
+        Rpc::Check => "Check",
+        Rpc::CheckBatch => "CheckBatch",
+        Rpc::CheckStream => "CheckStream",
+        Rpc::GetStatus => "GetStatus",
+    }
+}
+
 const RPCS: [Rpc; 4] = [
     Rpc::Check,
     Rpc::CheckBatch,
@@ -135,7 +147,21 @@ pub struct Metrics {
     dataset_sequence: Gauge<u64, AtomicU64>,
     dataset_info: Family<DatasetLabels, Gauge>,
     serving: Gauge,
+    /// Present only when the data set comes from a data directory that
+    /// `sltd-sync` keeps.
+    sync_failures: Family<NoLabels, Gauge>,
+    sync_last_success: Family<NoLabels, Gauge>,
+    sync_last_attempt: Family<NoLabels, Gauge>,
+    /// The latency histograms alone, for the status page's percentiles.
+    latency_registry: Registry,
 }
+
+/// The label set of a metric that is present or absent as a whole.
+type NoLabels = [(&'static str, &'static str); 0];
+
+/// Cumulative latency buckets of one RPC: (upper bound in seconds, calls
+/// at or under it), the last bound `+Inf`.
+pub type LatencyBuckets = Vec<(f64, u64)>;
 
 fn latency_buckets() -> Vec<f64> {
     // 10 us to ~2.6 s: sub-millisecond detail where the daemon lives.
@@ -168,6 +194,8 @@ impl Metrics {
             "Documents checked, by RPC and verdict",
             checks_family,
         );
+        let mut latency_registry = Registry::default();
+        latency_registry.register("latency", "", latency_family.clone());
         registry.register(
             "rpc_duration_seconds",
             "Time to answer a call (a stream: each message), by RPC",
@@ -234,7 +262,29 @@ impl Metrics {
             "1 when a data set is loaded and queries are answered",
             serving.clone(),
         );
+        let sync_failures = Family::<NoLabels, Gauge>::default();
+        registry.register(
+            "sync_consecutive_failures",
+            "Syncs by sltd-sync that failed in a row, as its status file says (data directories only)",
+            sync_failures.clone(),
+        );
+        let sync_last_success = Family::<NoLabels, Gauge>::default();
+        registry.register(
+            "sync_last_success_timestamp_seconds",
+            "Unix time of the last successful sync by sltd-sync (data directories only)",
+            sync_last_success.clone(),
+        );
+        let sync_last_attempt = Family::<NoLabels, Gauge>::default();
+        registry.register(
+            "sync_last_attempt_timestamp_seconds",
+            "Unix time of the last sync attempt by sltd-sync (data directories only)",
+            sync_last_attempt.clone(),
+        );
         Self {
+            sync_failures,
+            sync_last_success,
+            sync_last_attempt,
+            latency_registry,
             registry,
             checks,
             latency,
@@ -296,6 +346,58 @@ impl Metrics {
 
     pub fn set_serving(&self, serving: bool) {
         self.serving.set(i64::from(serving));
+    }
+
+    /// Refreshes the sync gauges from `sltd-sync`'s status (none: the data
+    /// set does not come from a synced data directory, and the gauges are
+    /// absent).
+    pub fn set_sync(&self, status: Option<&SyncStatus>) {
+        let set = |family: &Family<NoLabels, Gauge>, v: Option<i64>| match v {
+            Some(v) => {
+                family.get_or_create(&[]).set(v);
+            }
+            None => family.clear(),
+        };
+        set(
+            &self.sync_failures,
+            status.map(|s| i64::from(s.consecutive_failures)),
+        );
+        set(&self.sync_last_success, status.and_then(|s| s.last_success));
+        set(&self.sync_last_attempt, status.and_then(|s| s.last_attempt));
+    }
+
+    /// Documents checked and hits found since start, every RPC.
+    pub fn totals(&self) -> (u64, u64) {
+        let checks = self.checks.iter().flatten().map(Counter::get).sum();
+        let hits = self.checks.iter().map(|row| row[0].get()).sum();
+        (checks, hits)
+    }
+
+    /// Every RPC's cumulative latency buckets since start, read back from
+    /// the histograms' own exposition (the metrics library has no other
+    /// way to read them).
+    pub fn latency_buckets(&self) -> Vec<(&'static str, LatencyBuckets)> {
+        let mut text = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.latency_registry);
+        RPCS.iter()
+            .map(|rpc| {
+                let label = format!("rpc=\"{}\"", rpc_name(*rpc));
+                let buckets = text
+                    .lines()
+                    .filter(|l| l.starts_with("latency_bucket{") && l.contains(&label))
+                    .filter_map(|l| {
+                        let le = l.split("le=\"").nth(1)?.split('"').next()?;
+                        let le = if le == "+Inf" {
+                            f64::INFINITY
+                        } else {
+                            le.parse().ok()?
+                        };
+                        Some((le, l.rsplit(' ').next()?.parse().ok()?))
+                    })
+                    .collect();
+                (rpc_name(*rpc), buckets)
+            })
+            .collect()
     }
 
     /// Refreshes the data set gauges (age moves with the clock, so this runs
