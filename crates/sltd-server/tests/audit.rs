@@ -112,5 +112,14 @@ async fn audit_log_records_hits_only() {
     let (code, body) = http(server.admin, "GET", "/status").await;
     assert_eq!(code, 200);
     assert!(body.contains(&content));
+    // Times in RFC 3339, as everywhere else; an index file has no sync.
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    for field in [&v["now"], &v["dataset"]["as_of"], &v["dataset"]["loaded_at"]] {
+        let t = field.as_str().unwrap_or_else(|| panic!("{field} in {v}"));
+        assert!(humantime::parse_rfc3339(t).is_ok(), "{t}");
+    }
+    assert_eq!(v["dataset"]["freshness"], "FRESH");
+    assert!(v["sync"].is_null(), "{v}");
+    assert!(v["recent"]["checks"].as_u64().unwrap() >= 12, "{v}");
     server.stop().await;
 }
