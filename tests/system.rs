@@ -16,5 +16,6 @@ mod common;
 mod demo;
 mod feed;
 mod index;
+mod monitoring;
 mod status_page;
 mod switch;

@@ -114,7 +114,11 @@ async fn audit_log_records_hits_only() {
     assert!(body.contains(&content));
     // Times in RFC 3339, as everywhere else; an index file has no sync.
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    for field in [&v["now"], &v["dataset"]["as_of"], &v["dataset"]["loaded_at"]] {
+    for field in [
+        &v["now"],
+        &v["dataset"]["as_of"],
+        &v["dataset"]["loaded_at"],
+    ] {
         let t = field.as_str().unwrap_or_else(|| panic!("{field} in {v}"));
         assert!(humantime::parse_rfc3339(t).is_ok(), "{t}");
     }
