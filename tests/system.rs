@@ -17,5 +17,6 @@ mod demo;
 mod feed;
 mod index;
 mod monitoring;
+mod nginx;
 mod status_page;
 mod switch;

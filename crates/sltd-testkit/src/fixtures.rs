@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use sltd_export::ExportWriter;
 use sltd_index::{BuildOptions, IndexBuilder};
-use sltd_model::{Date, DocumentKey, DocumentType, Record, Reference, Status};
+/// The record type of every fixture.
+pub use sltd_model::Record;
+use sltd_model::{Date, DocumentKey, DocumentType, Reference, Status};
 
 /// The TD3 (passport) specimen: document L898902C3, issuing state UTO.
 pub const TD3: &str =
