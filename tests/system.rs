@@ -20,3 +20,4 @@ mod monitoring;
 mod nginx;
 mod status_page;
 mod switch;
+mod systemd;
