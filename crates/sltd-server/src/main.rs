@@ -388,10 +388,11 @@ async fn serve(cli: &Cli, settings: Settings) -> anyhow::Result<()> {
     tokio::spawn(handle_sighup(Arc::clone(&daemon)));
     tokio::spawn(notify_systemd(Arc::clone(&daemon)));
     if cli.demo {
+        let demo_rows = cli.demo_records + demo::specimens().len() as u64;
         let d = Arc::clone(&daemon);
         tokio::spawn(async move {
             d.wait_serving().await;
-            print_demo_help(&d, grpc_addr, admin_addr);
+            print_demo_help(&d, demo_rows, grpc_addr, admin_addr);
         });
     }
     let result = sltd_server::run(daemon, listener, Some(admin), shutdown_signal()).await;
@@ -420,15 +421,21 @@ async fn build_demo(dir: &std::path::Path, records: u64) -> anyhow::Result<PathB
     .await?
 }
 
-fn print_demo_help(daemon: &Daemon, grpc: SocketAddr, admin: SocketAddr) {
+fn print_demo_help(daemon: &Daemon, rows: u64, grpc: SocketAddr, admin: SocketAddr) {
     let records = daemon
         .current()
         .map(|l| l.dataset.meta().record_count)
         .unwrap_or_default();
-    let mut s = format!(
-        "\nsltdd demo: serving {records} records on {grpc} (gRPC, plaintext).\n\
-         \nKnown hits, the ICAO Doc 9303 specimen documents (issuing state UTO):\n"
-    );
+    let mut s = format!("\nsltdd demo: serving {records} records on {grpc} (gRPC, plaintext).\n");
+    let repeated = rows.saturating_sub(records);
+    if repeated > 0 {
+        s += &format!(
+            "The {rows} records built repeat {repeated} key{} (issuing state and number): as in any\n\
+             export, only the most recently reported record of a key is kept (docs/MATCHING.md).\n",
+            if repeated == 1 { "" } else { "s" }
+        );
+    }
+    s += "\nKnown hits, the ICAO Doc 9303 specimen documents (issuing state UTO):\n";
     for r in demo::specimens() {
         s += &format!(
             "  {:<10} type {:<2} {}\n",
