@@ -48,7 +48,7 @@ fn a_published_feed_is_synced_over_http_and_from_a_directory_and_served() {
     assert_eq!(run.code(), Some(0), "{run}");
     assert_eq!(v["verdict"], "HIT");
     assert_eq!(v["dataset"]["sequence"], 1);
-    assert_eq!(v["dataset"]["freshness"], "fresh");
+    assert_eq!(v["dataset"]["freshness"], "FRESH");
     assert_eq!(v["dataset"]["record_count"], a["record_count"]);
     let (run, v) = check(&daemon.url(), &miss_number(3));
     assert_eq!(run.code(), Some(1), "{run}");
@@ -135,7 +135,7 @@ fn an_expired_feed_is_still_answered_and_reported_expired() {
     let (run, v) = check(&daemon.url(), "L898902C3");
     assert_eq!(run.code(), Some(0), "{run}");
     assert_eq!(v["verdict"], "HIT");
-    assert_eq!(v["dataset"]["freshness"], "expired");
+    assert_eq!(v["dataset"]["freshness"], "EXPIRED");
     let text = p
         .sltd
         .run([
