@@ -13,6 +13,7 @@ mod key;
 pub mod mrz;
 mod query;
 mod record;
+pub mod state_codes;
 
 pub use error::ModelError;
 pub use key::{
