@@ -450,7 +450,7 @@ pub(crate) fn pack_state(s: &IssuingState) -> u16 {
 }
 
 #[inline]
-fn unpack_state(v: u16) -> Option<IssuingState> {
+pub(crate) fn unpack_state(v: u16) -> Option<IssuingState> {
     let (b, len) = letters_unpack(v, 3)?;
     IssuingState::from_letters(&b[..len])
 }

@@ -2,7 +2,9 @@
 //! For each key, the newest layer that has the key decides: a record there
 //! replaces the base's, a deletion hides it.
 
-use sltd_model::{DocumentKey, Query, Record};
+use std::collections::BTreeSet;
+
+use sltd_model::{DocumentKey, IssuingState, Query, Record};
 
 use crate::{Entry, Index, IndexError, IndexKind};
 
@@ -125,6 +127,17 @@ impl<B: AsRef<[u8]>> LayeredIndex<B> {
                 on_match(i, r);
             }
         })
+    }
+
+    /// Every issuing state a record of any layer carries. A state whose last
+    /// record a segment deleted is still included: the set answers "is this
+    /// a code the data uses", for which an extra code is harmless.
+    pub fn issuing_states(&self) -> Result<BTreeSet<IssuingState>, IndexError> {
+        let mut states = self.base.issuing_states()?;
+        for seg in &self.segments {
+            states.extend(seg.issuing_states()?);
+        }
+        Ok(states)
     }
 
     /// The record for exactly `key` in the layered view.

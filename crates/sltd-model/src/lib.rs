@@ -11,6 +11,7 @@
 mod error;
 mod key;
 pub mod mrz;
+pub mod possible;
 mod query;
 mod record;
 pub mod state_codes;
