@@ -40,7 +40,7 @@ pub mod generate;
 mod read;
 mod write;
 
-pub use read::{ExportReader, RowError, RowErrorKind};
+pub use read::{ExportReader, ExportStats, RowError, RowErrorKind, UnknownStateRows};
 pub use write::{ExportWriter, WriteError};
 
 /// The standard header, column by column.
