@@ -10,19 +10,23 @@
 //! DIR`, the generations `sltd-sync` installs). The RPC code never needs to
 //! know which one is in use.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sltd_index::{IndexError, LayeredIndex, MapOptions, SharedMmap, open_file};
-use sltd_model::{Query, Record};
+use sltd_model::{IssuingState, Query, Record};
 
 /// An opened, resident, verified data set and what answers say about it.
 #[derive(Debug)]
 pub struct Dataset {
     index: LayeredIndex<SharedMmap>,
     meta: DatasetMeta,
+    /// Every issuing state its records carry: a query's code that is not an
+    /// ICAO code is accepted when the data has it.
+    issuing_states: BTreeSet<IssuingState>,
 }
 
 /// What answers and metrics report about a data set.
@@ -88,7 +92,23 @@ impl Dataset {
     /// Wraps an opened index. Call only with an index whose every file has
     /// passed `verify()`: the daemon serves it as is.
     pub fn new(index: LayeredIndex<SharedMmap>, meta: DatasetMeta) -> Self {
-        Self { index, meta }
+        // One pass over the resident data, far cheaper than the verify that
+        // came before. It cannot fail on a verified index; if it did, codes
+        // outside ICAO 9303 would be refused (an error, never a silent miss).
+        let issuing_states = index.issuing_states().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read the issuing states of the data set");
+            BTreeSet::new()
+        });
+        Self {
+            index,
+            meta,
+            issuing_states,
+        }
+    }
+
+    /// Whether a record of this data set carries `state`.
+    pub fn has_issuing_state(&self, state: &IssuingState) -> bool {
+        self.issuing_states.contains(state)
     }
 
     pub fn meta(&self) -> &DatasetMeta {
