@@ -313,6 +313,7 @@ fn query(args: QueryArgs) -> anyhow::Result<u8> {
     };
     let index = open(&args.index)?;
     let mut note = None;
+    let mut resolution = None;
     if let Some(given) = query.state {
         // The states of the data are read only for a code that is not an
         // ICAO code: a pass over the whole file.
@@ -329,9 +330,16 @@ fn query(args: QueryArgs) -> anyhow::Result<u8> {
         .context(if mrz.is_some() { "--mrz" } else { "--country" })?;
         query.state = Some(resolved.state);
         note = resolved.note;
+        resolution = Some(resolved);
     }
     let mut matches = Vec::new();
-    index.lookup(&query, &mut matches)?;
+    match resolution {
+        Some(r) => {
+            index.lookup(&r.probe(&query), &mut matches)?;
+            matches.retain(|m| r.answers(&query, m));
+        }
+        None => index.lookup(&query, &mut matches)?,
+    }
     matches.sort_by_key(|r| r.key);
     let possible = if matches.is_empty() && !args.no_possible_matches {
         possible_matches(&query, mrz.as_ref(), |probes, on_match| {
@@ -440,6 +448,7 @@ fn note_json(n: &StateNote) -> Value {
         "given": n.given.as_str(),
         "used": n.used.as_str(),
         "name": n.code.map(|c| c.name()),
+        "given_also_used": n.given_also_used,
         "explanation": n.to_string(),
     })
 }

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use sltd_model::mrz::{self, Mrz, MrzFormat};
 use sltd_model::possible::{self, PossibleMatch, PossibleMatchReason};
-use sltd_model::state_codes::{self, StateNote, StateNoteKind};
+use sltd_model::state_codes::{self, ResolvedState, StateNote, StateNoteKind};
 use sltd_model::{DocumentNumber, DocumentType, ModelError, Query, Record, Status};
 use sltd_proto::v1 as pb;
 use sltd_proto::v1::check_request::Query as PbQuery;
@@ -41,6 +41,23 @@ pub(crate) struct ParsedQuery {
     pub(crate) include_possible_matches: Option<bool>,
     /// How the issuing state was taken, once [`resolve_state`] has run.
     pub(crate) note: Option<StateNote>,
+    /// What [`resolve_state`] decided, when the query has a state.
+    pub(crate) resolved: Option<ResolvedState>,
+}
+
+impl ParsedQuery {
+    /// The lookup to run (by number alone when two states answer).
+    pub(crate) fn probe(&self) -> Query {
+        self.resolved.map_or(self.query, |r| r.probe(&self.query))
+    }
+
+    /// Whether a record the probe found answers the query.
+    pub(crate) fn answers(&self, record: &Record) -> bool {
+        self.resolved.map_or_else(
+            || self.query.matches(record),
+            |r| r.answers(&self.query, record),
+        )
+    }
 }
 
 /// Decides the state the lookup uses, against the data set that will
@@ -59,6 +76,7 @@ pub(crate) fn resolve_state(parsed: &mut ParsedQuery, ds: &Dataset) -> Result<()
         .map_err(|e| format!("{field}: {e}"))?;
     parsed.query.state = Some(resolved.state);
     parsed.note = resolved.note;
+    parsed.resolved = Some(resolved);
     Ok(())
 }
 
@@ -82,6 +100,7 @@ pub(crate) fn parse_request(req: &pb::CheckRequest) -> Result<ParsedQuery, Strin
             mrz: None,
             include_possible_matches: req.include_possible_matches,
             note: None,
+            resolved: None,
         }),
         Some(PbQuery::Mrz(text)) => {
             let parsed = mrz::parse(text).map_err(|e| format!("mrz: {e}"))?;
@@ -90,6 +109,7 @@ pub(crate) fn parse_request(req: &pb::CheckRequest) -> Result<ParsedQuery, Strin
                 mrz: Some(parsed),
                 include_possible_matches: req.include_possible_matches,
                 note: None,
+                resolved: None,
             })
         }
     }
@@ -232,6 +252,7 @@ fn note_to_proto(n: &StateNote) -> pb::IssuingCountryNote {
         used: n.used.to_string(),
         name: n.code.map(|c| c.name().to_string()).unwrap_or_default(),
         explanation: n.to_string(),
+        given_also_used: n.given_also_used,
     }
 }
 
@@ -511,8 +532,11 @@ impl LookupService {
         parsed: &ParsedQuery,
     ) -> Result<Outcome, tonic::Status> {
         let mut matches = Vec::new();
-        ds.lookup(&parsed.query, &mut matches)
+        ds.lookup(&parsed.probe(), &mut matches)
             .map_err(|e| self.internal(rpc, e))?;
+        if parsed.resolved.is_some_and(|r| r.also.is_some()) {
+            matches.retain(|r| parsed.answers(r));
+        }
         let possible = if matches.is_empty() && wants_possible_matches(rpc, parsed) {
             find_possible(ds, parsed).map_err(|e| self.internal(rpc, e))?
         } else {
@@ -613,13 +637,18 @@ impl pb::lookup_server::Lookup for LookupService {
         let mut owner = Vec::with_capacity(queries.len());
         for (i, p) in parsed.iter().enumerate() {
             if let Ok(p) = p {
-                lookups.push(p.query);
+                lookups.push(p.probe());
                 owner.push(i);
             }
         }
         let mut found: Vec<Vec<Record>> = vec![Vec::new(); queries.len()];
-        ds.lookup_batch(&lookups, |i, r| found[owner[i]].push(r))
-            .map_err(|e| self.internal(Rpc::CheckBatch, e))?;
+        ds.lookup_batch(&lookups, |i, r| {
+            let item = owner[i];
+            if parsed[item].as_ref().is_ok_and(|p| p.answers(&r)) {
+                found[item].push(r);
+            }
+        })
+        .map_err(|e| self.internal(Rpc::CheckBatch, e))?;
         let mut counts = VerdictCounts::default();
         // Possible matches only for the misses that asked for them; each
         // takes its own batched lookup.

@@ -35,6 +35,8 @@ fn listed() -> Vec<Record> {
         ("D", "C01X00T47"),
         ("YUG", "AB123456"),
         ("FRA", "L898902C3"),
+        ("DEU", "ZZ999999"),
+        ("FRA", "C01X00T47"),
     ] {
         recs.push(Record {
             key: DocumentKey::normalise(state, number).unwrap(),
@@ -115,6 +117,27 @@ async fn wrong_country_codes_are_mapped_or_refused_never_missed() {
     );
     assert_eq!((note.given.as_str(), note.used.as_str()), ("YUG", "YUG"));
 
+    // An export that used DEU for some records: DEU answers from both.
+    let r = c
+        .check(doc("both", "ZZ999999", "DEU", ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(verdict(&r), pb::Verdict::Hit);
+    assert_eq!(r.matches[0].issuing_country, "DEU");
+    let note = r.issuing_country_note.unwrap();
+    assert!(note.given_also_used, "{note:?}");
+    assert_eq!(note.used, "D");
+    // ... and the D record with the same query, not the FRA one.
+    let r = c
+        .check(doc("both-d", "C01X00T47", "DEU", ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(verdict(&r), pb::Verdict::Hit);
+    assert_eq!(r.matches.len(), 1);
+    assert_eq!(r.matches[0].issuing_country, "D");
+
     // In a batch, a bad code is one INVALID_QUERY item; the rest answer.
     let resp = c
         .check_batch(pb::CheckBatchRequest {
@@ -123,6 +146,8 @@ async fn wrong_country_codes_are_mapped_or_refused_never_missed() {
                 doc("1", "C01X00T47", "XYZ", ""),
                 doc("2", "C01X00T47", "GERMANY", ""),
                 doc("3", "AB123456", "YUG", ""),
+                doc("4", "ZZ999999", "DEU", ""),
+                doc("5", "L898902C3", "DEU", ""),
             ],
         })
         .await
@@ -135,9 +160,12 @@ async fn wrong_country_codes_are_mapped_or_refused_never_missed() {
             pb::Verdict::Hit,
             pb::Verdict::InvalidQuery,
             pb::Verdict::InvalidQuery,
-            pb::Verdict::Hit
+            pb::Verdict::Hit,
+            pb::Verdict::Hit,
+            pb::Verdict::NoHit,
         ]
     );
+    assert_eq!(resp.results[4].matches[0].issuing_country, "DEU");
     assert!(resp.results[1].error.contains("XYZ"));
     assert!(resp.results[2].error.contains("did you mean D (Germany)?"));
     assert!(resp.results[0].issuing_country_note.is_some());
@@ -196,18 +224,22 @@ async fn possible_matches_beside_no_hit_never_as_hits() {
 
     // The number under another country: offered, with both states named.
     let r = c
-        .check(doc("state", "C01X00T47", "FRA", ""))
+        .check(doc("state", "C01X00T47", "GBR", ""))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(verdict(&r), pb::Verdict::NoHit);
-    assert_eq!(r.possible_matches.len(), 1);
+    assert_eq!(r.possible_matches.len(), 2);
     let p = &r.possible_matches[0];
     assert_eq!(
         p.reason,
         pb::PossibleMatchReason::OtherIssuingCountry as i32
     );
-    assert_eq!(p.explanation, "listed under D, not FRA");
+    assert_eq!(p.explanation, "listed under D, not GBR");
+    assert_eq!(
+        r.possible_matches[1].explanation,
+        "listed under FRA, not GBR"
+    );
 
     // An MRZ whose number has one misread character: the check digit fails,
     // and the specimen that makes it right comes first, marked.
