@@ -1,0 +1,137 @@
+//! What possible matches cost in process, at 1M and 10M records
+//! (`SLTD_BENCH_SIZES`), next to the plain lookups they follow:
+//!
+//! - `miss`: a plain negative lookup (what a check with possible matches off
+//!   costs, and what every check cost before them);
+//! - `miss_possible_matches`: the same miss, then its possible matches (one
+//!   batched lookup of every candidate number and the number under any
+//!   state), as the daemon runs it for a unary Check;
+//! - `hit` and `hit_possible_matches`: a positive lookup, without and with
+//!   possible matches asked for (a hit never looks for them);
+//! - `typo_possible_matches`: a query one confusable character away from a
+//!   listed record, which finds it;
+//! - `resolve_state`: deciding the query's issuing state (the table check
+//!   every query with a state pays).
+//!
+//! Each single check is timed with a full fence before it, as in
+//! `index.rs`, so each pays its own cache misses: the latency a unary
+//! request sees. `benches/run-index.sh` style: run with
+//! `cargo bench -p sltd-benches --bench matching`.
+
+use std::hint::black_box;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::fence;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sltd_benches::{build_streaming, hit_queries, label, miss_queries, sizes};
+use sltd_index::Index;
+use sltd_model::possible::{confusable_partner, possible_matches};
+use sltd_model::{DocumentNumber, Query, Record, state_codes};
+
+const QUERIES: usize = 1 << 16;
+
+/// One check as the daemon answers it: the exact lookup, then (on a miss,
+/// when asked) the possible matches. Returns how many records came back.
+#[inline]
+fn check<B: AsRef<[u8]>>(
+    index: &Index<B>,
+    q: &Query,
+    with_possible: bool,
+    out: &mut Vec<Record>,
+) -> usize {
+    out.clear();
+    index.lookup(q, out).expect("lookup");
+    if out.is_empty() && with_possible {
+        possible_matches(q, None, |probes, on_match| {
+            index.lookup_batch(probes, on_match)
+        })
+        .expect("lookup")
+        .len()
+    } else {
+        out.len()
+    }
+}
+
+/// Queries one confusable character away from a stored record (the first
+/// confusable character of its number replaced), that miss exactly.
+fn typo_queries<B: AsRef<[u8]>>(index: &Index<B>, hits: &[Query]) -> Vec<Query> {
+    let mut out = Vec::with_capacity(hits.len());
+    let mut found = Vec::new();
+    for q in hits {
+        let bytes = q.number.as_bytes();
+        let Some(i) = bytes.iter().position(|&c| confusable_partner(c).is_some()) else {
+            continue;
+        };
+        let mut raw = bytes.to_vec();
+        raw[i] = confusable_partner(raw[i]).unwrap_or(raw[i]);
+        let Ok(number) = DocumentNumber::from_normalised(&raw) else {
+            continue;
+        };
+        let typo = Query { number, ..*q };
+        found.clear();
+        index.lookup(&typo, &mut found).expect("lookup");
+        if found.is_empty() {
+            out.push(typo);
+        }
+    }
+    out
+}
+
+fn matching(c: &mut Criterion) {
+    for n in sizes() {
+        let size = label(n);
+        let (bytes, recs, _) = build_streaming(n, 1 << 16);
+        let index = Index::open(&bytes[..]).expect("built index opens");
+        let hits = hit_queries(&recs, QUERIES, 21);
+        let misses = miss_queries(&index, QUERIES, 22);
+        let typos = typo_queries(&index, &hits);
+        drop(recs);
+        let probes: f64 = misses
+            .iter()
+            .map(|q| {
+                sltd_model::possible::number_variants(&q.number).count() as f64
+                    + f64::from(u8::from(q.state.is_some()))
+            })
+            .sum::<f64>()
+            / misses.len() as f64;
+        eprintln!(
+            "[{size}] {} bytes; misses probe {probes:.2} candidates on average; {} typo queries",
+            bytes.len(),
+            typos.len()
+        );
+
+        let mut g = c.benchmark_group(format!("matching/{size}"));
+        g.measurement_time(Duration::from_secs(4));
+        g.warm_up_time(Duration::from_secs(1));
+        g.throughput(Throughput::Elements(1));
+        let mut out = Vec::with_capacity(8);
+        let mut i = 0usize;
+        for (name, qs, with_possible) in [
+            ("miss", &misses, false),
+            ("miss_possible_matches", &misses, true),
+            ("hit", &hits, false),
+            ("hit_possible_matches", &hits, true),
+            ("typo_possible_matches", &typos, true),
+        ] {
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    fence(SeqCst);
+                    i = (i + 1) % qs.len();
+                    black_box(check(&index, &qs[i], with_possible, &mut out))
+                })
+            });
+        }
+        let states: Vec<_> = misses.iter().filter_map(|q| q.state).collect();
+        g.bench_function("resolve_state", |b| {
+            b.iter(|| {
+                i = (i + 1) % states.len();
+                black_box(state_codes::resolve(states[i], |_| false).is_ok())
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, matching);
+criterion_main!(benches);
