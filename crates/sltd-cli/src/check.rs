@@ -70,7 +70,8 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "N", default_value_t = 500, requires = "batch_file")]
     batch_size: usize,
 
-    /// Request id to send (echoed back, written to the audit log on a hit).
+    /// Request id to send (echoed back, written to the audit log on a hit or
+    /// possible match).
     #[arg(long, value_name = "ID")]
     request_id: Option<String>,
 
