@@ -3,9 +3,11 @@
 //!
 //! - `miss`: a plain negative lookup (what a check with possible matches off
 //!   costs, and what every check cost before them);
-//! - `miss_possible_matches`: the same miss, then its possible matches (one
-//!   batched lookup of every candidate number and the number under any
-//!   state), as the daemon runs it for a unary Check;
+//! - `miss_possible_matches_unfiltered`: the same miss, then its possible
+//!   matches (one batched lookup of every candidate number and the number
+//!   under any state), as `sltd index query` runs it;
+//! - `miss_possible_matches`: the same with the data set's confusable filter
+//!   consulted first, as the daemon runs it for a unary Check;
 //! - `hit` and `hit_possible_matches`: a positive lookup, without and with
 //!   possible matches asked for (a hit never looks for them);
 //! - `typo_possible_matches`: a query one confusable character away from a
@@ -25,24 +27,26 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sltd_benches::{build_streaming, hit_queries, label, miss_queries, sizes};
-use sltd_index::Index;
+use sltd_index::{ConfusableFilter, Index, LayeredIndex};
 use sltd_model::possible::{confusable_partner, possible_matches};
 use sltd_model::{DocumentNumber, Query, Record, state_codes};
 
 const QUERIES: usize = 1 << 16;
 
 /// One check as the daemon answers it: the exact lookup, then (on a miss,
-/// when asked) the possible matches. Returns how many records came back.
+/// when asked) the possible matches, unless `filter` rules them out.
+/// Returns how many records came back.
 #[inline]
 fn check<B: AsRef<[u8]>>(
     index: &Index<B>,
+    filter: Option<&ConfusableFilter>,
     q: &Query,
     with_possible: bool,
     out: &mut Vec<Record>,
 ) -> usize {
     out.clear();
     index.lookup(q, out).expect("lookup");
-    if out.is_empty() && with_possible {
+    if out.is_empty() && with_possible && filter.is_none_or(|f| f.may_contain(&q.number)) {
         possible_matches(q, None, |probes, on_match| {
             index.lookup_batch(probes, on_match)
         })
@@ -87,6 +91,15 @@ fn matching(c: &mut Criterion) {
         let misses = miss_queries(&index, QUERIES, 22);
         let typos = typo_queries(&index, &hits);
         drop(recs);
+        let started = std::time::Instant::now();
+        let layered =
+            LayeredIndex::new(Index::open(&bytes[..]).expect("opens"), Vec::new()).expect("a base");
+        let filter = layered.confusable_filter().expect("filter builds");
+        let filter_took = started.elapsed();
+        let passed = misses
+            .iter()
+            .filter(|q| filter.may_contain(&q.number))
+            .count();
         let probes: f64 = misses
             .iter()
             .map(|q| {
@@ -96,9 +109,15 @@ fn matching(c: &mut Criterion) {
             .sum::<f64>()
             / misses.len() as f64;
         eprintln!(
-            "[{size}] {} bytes; misses probe {probes:.2} candidates on average; {} typo queries",
+            "[{size}] {} bytes; misses probe {probes:.2} candidates on average; {} typo queries; \
+             confusable filter {} bytes ({:.2} bytes/record), built in {filter_took:.1?}, \
+             passes {passed} of {} misses ({:.2}%)",
             bytes.len(),
-            typos.len()
+            typos.len(),
+            filter.bytes(),
+            filter.bytes() as f64 / n as f64,
+            misses.len(),
+            100.0 * passed as f64 / misses.len() as f64
         );
 
         let mut g = c.benchmark_group(format!("matching/{size}"));
@@ -107,18 +126,19 @@ fn matching(c: &mut Criterion) {
         g.throughput(Throughput::Elements(1));
         let mut out = Vec::with_capacity(8);
         let mut i = 0usize;
-        for (name, qs, with_possible) in [
-            ("miss", &misses, false),
-            ("miss_possible_matches", &misses, true),
-            ("hit", &hits, false),
-            ("hit_possible_matches", &hits, true),
-            ("typo_possible_matches", &typos, true),
+        for (name, qs, with_possible, filter) in [
+            ("miss", &misses, false, None),
+            ("miss_possible_matches_unfiltered", &misses, true, None),
+            ("miss_possible_matches", &misses, true, Some(&filter)),
+            ("hit", &hits, false, None),
+            ("hit_possible_matches", &hits, true, Some(&filter)),
+            ("typo_possible_matches", &typos, true, Some(&filter)),
         ] {
             g.bench_function(name, |b| {
                 b.iter(|| {
                     fence(SeqCst);
                     i = (i + 1) % qs.len();
-                    black_box(check(&index, &qs[i], with_possible, &mut out))
+                    black_box(check(&index, filter, &qs[i], with_possible, &mut out))
                 })
             });
         }

@@ -614,6 +614,12 @@ impl<'a> RawEntry<'a> {
         })
     }
 
+    /// The entry's number, decoded alone.
+    #[inline]
+    pub(crate) fn number(&self) -> Option<DocumentNumber> {
+        unpack_number(usize::from(self.number_len), self.packed_number)
+    }
+
     #[inline]
     pub(crate) fn number_is(&self, q: &PackedNumber) -> bool {
         self.number_len == q.len && self.packed_number == q.as_bytes()

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use sltd_model::{DocumentKey, IssuingState, Query, Record};
 
-use crate::{Entry, Index, IndexError, IndexKind};
+use crate::{ConfusableFilter, Entry, Index, IndexError, IndexKind};
 
 /// A base index plus segments, oldest segment first.
 #[derive(Debug)]
@@ -138,6 +138,24 @@ impl<B: AsRef<[u8]>> LayeredIndex<B> {
             states.extend(seg.issuing_states()?);
         }
         Ok(states)
+    }
+
+    /// The filter of every layer's record numbers (a record a segment
+    /// replaced or deleted stays in: extra numbers only cost a needless
+    /// probe, a missing one would hide a possible match).
+    pub fn confusable_filter(&self) -> Result<ConfusableFilter, IndexError> {
+        let records = self
+            .segments
+            .iter()
+            .fold(self.base.header().record_count, |n, s| {
+                n.saturating_add(s.header().record_count)
+            });
+        let mut filter = ConfusableFilter::with_capacity(records);
+        self.base.fill_confusable_filter(&mut filter)?;
+        for seg in &self.segments {
+            seg.fill_confusable_filter(&mut filter)?;
+        }
+        Ok(filter)
     }
 
     /// The record for exactly `key` in the layered view.

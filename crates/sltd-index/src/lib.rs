@@ -15,6 +15,7 @@
 #![deny(unsafe_code)]
 
 mod builder;
+mod confusable;
 mod error;
 mod format;
 mod layered;
@@ -22,6 +23,7 @@ mod mmap;
 mod reader;
 
 pub use builder::{BuildOptions, BuildStats, BuiltIndex, IndexBuilder, write_atomically};
+pub use confusable::ConfusableFilter;
 pub use error::IndexError;
 pub use format::{Entry, FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR, Header, IndexKind};
 pub use layered::LayeredIndex;

@@ -5,7 +5,8 @@ use std::hint::black_box;
 
 use sltd_model::{DocumentKey, IssuingState, Query, Record};
 
-use crate::IndexError;
+use crate::{ConfusableFilter, IndexError};
+
 use crate::format::{
     BUCKET_LEN, BucketHead, Entry, HEADER_LEN, Header, IndexKind, LINE, PackedNumber, RawEntry,
     SLOTS, TOMBSTONE_CODE, fingerprint, hash_number, home_bucket, slot_fingerprint, slot_offset,
@@ -361,15 +362,12 @@ impl<B: AsRef<[u8]>> Index<B> {
         Ok(())
     }
 
-    /// Every issuing state that a record of this file carries (deletions
-    /// are not counted). One pass over the table and the records, reading
-    /// only each entry's packed state: cheap enough to run at every load, a
-    /// small fraction of [`verify`](Self::verify).
-    pub fn issuing_states(&self) -> Result<BTreeSet<IssuingState>, IndexError> {
+    /// Calls `visit` with every stored entry's raw fields, in table order,
+    /// without decoding the rest: the one walk that load-time summaries
+    /// share.
+    fn for_each_raw(&self, mut visit: impl FnMut(&RawEntry<'_>)) -> Result<(), IndexError> {
         let table = self.table();
         let records = self.records();
-        // One bit per packed state code (15 bits).
-        let mut seen = vec![0u64; (1 << 15) / 64];
         for b in 0..self.header.bucket_count as usize {
             let at = b * BUCKET_LEN;
             let corrupt = |what| IndexError::Corrupt {
@@ -387,12 +385,25 @@ impl<B: AsRef<[u8]>> Index<B> {
                     .get(off..)
                     .and_then(RawEntry::parse)
                     .ok_or_else(|| corrupt("record bounds"))?;
-                if raw.status != TOMBSTONE_CODE {
-                    let code = usize::from(raw.state);
-                    seen[code / 64] |= 1 << (code % 64);
-                }
+                visit(&raw);
             }
         }
+        Ok(())
+    }
+
+    /// Every issuing state that a record of this file carries (deletions
+    /// are not counted). One pass over the table and the records, reading
+    /// only each entry's packed state: cheap enough to run at every load, a
+    /// small fraction of [`verify`](Self::verify).
+    pub fn issuing_states(&self) -> Result<BTreeSet<IssuingState>, IndexError> {
+        // One bit per packed state code (15 bits).
+        let mut seen = vec![0u64; (1 << 15) / 64];
+        self.for_each_raw(|raw| {
+            if raw.status != TOMBSTONE_CODE {
+                let code = usize::from(raw.state);
+                seen[code / 64] |= 1 << (code % 64);
+            }
+        })?;
         let mut states = BTreeSet::new();
         for (w, &word) in seen.iter().enumerate() {
             let mut bits = word;
@@ -407,6 +418,27 @@ impl<B: AsRef<[u8]>> Index<B> {
             }
         }
         Ok(states)
+    }
+
+    /// Adds the number of every record of this file (not deletions) to
+    /// `filter`.
+    pub fn fill_confusable_filter(&self, filter: &mut ConfusableFilter) -> Result<(), IndexError> {
+        let mut bad = false;
+        self.for_each_raw(|raw| {
+            if raw.status != TOMBSTONE_CODE {
+                match raw.number() {
+                    Some(n) => filter.insert(&n),
+                    None => bad = true,
+                }
+            }
+        })?;
+        if bad {
+            return Err(IndexError::Corrupt {
+                what: "record number",
+                offset: self.header.records_offset,
+            });
+        }
+        Ok(())
     }
 
     /// Every entry in table order.

@@ -2,8 +2,8 @@
 //! `HashMap`: every record that differs from the query by one confusable
 //! character (every position, every pair) or only by its issuing state must
 //! be offered, nothing else may be, and nothing offered is ever an exact
-//! match. Also: the issuing states an index reports are exactly those its
-//! records carry.
+//! match; the confusable filter never rules out a query that has some. Also:
+//! the issuing states an index reports are exactly those its records carry.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -177,6 +177,7 @@ proptest! {
             Index::open(&base_bytes[..]).unwrap(),
             vec![Index::open(&seg_bytes[..]).unwrap()],
         ).unwrap();
+        let filter = layered.confusable_filter().unwrap();
 
         for q in &queries {
             let found = answer(&layered, q, None);
@@ -187,7 +188,19 @@ proptest! {
             }
             let got = tags(&found);
             prop_assert_eq!(got.len(), found.len(), "duplicates in {:?}", found);
-            prop_assert_eq!(got, model_possible(&m, q), "query {:?}", q);
+            let want = model_possible(&m, q);
+            prop_assert_eq!(&got, &want, "query {:?}", q);
+            // The filter may only skip queries that have none.
+            if !filter.may_contain(&q.number) {
+                prop_assert!(want.is_empty(), "filter ruled out {:?} of {:?}", want, q);
+            }
+        }
+        // And for every record: each of its candidate spellings passes.
+        for r in m.values() {
+            prop_assert!(filter.may_contain(&r.key.number));
+            for v in sltd_model::possible::number_variants(&r.key.number) {
+                prop_assert!(filter.may_contain(&v.number), "{:?}", v);
+            }
         }
 
         // The states reported are those the records carry (a state whose

@@ -66,6 +66,41 @@ pub fn confusable_partner(c: u8) -> Option<u8> {
     })
 }
 
+/// Each byte mapped to the first character of its confusion pair (`O` to
+/// `0`, `I` to `1`, ...), every other byte to itself.
+static CANONICAL: [u8; 256] = canonical_table();
+
+const fn canonical_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i as u8;
+        i += 1;
+    }
+    let mut p = 0;
+    while p < CONFUSABLE_PAIRS.len() {
+        let (a, b) = CONFUSABLE_PAIRS[p];
+        t[b as usize] = a;
+        p += 1;
+    }
+    t
+}
+
+/// The number with every confusable character replaced by the first of its
+/// pair (`C01XO0T47` becomes `C01X00T47`). A record can be a possible match
+/// of a query only if their numbers have the same canonical form (one
+/// substitution apart, or equal), which lets a filter over the canonical
+/// forms of a data set rule out most misses with one look.
+pub fn canonical_form(number: &DocumentNumber) -> DocumentNumber {
+    let bytes = number.as_bytes();
+    let mut raw = [0u8; MAX_NUMBER_LEN];
+    for (dst, &b) in raw.iter_mut().zip(bytes) {
+        *dst = CANONICAL[usize::from(b)];
+    }
+    // Canonical characters are characters of the number's alphabet.
+    DocumentNumber::from_normalised(&raw[..bytes.len()]).unwrap_or(*number)
+}
+
 /// A candidate number: the query's number with one character replaced by
 /// its confusion partner.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -258,6 +293,16 @@ mod tests {
         }
         assert_eq!(confusable_partner(b'X'), None);
         assert_eq!(confusable_partner(b'<'), None);
+    }
+
+    #[test]
+    fn canonical_form_joins_every_candidate() {
+        assert_eq!(canonical_form(&n("C01XO0T47")).as_str(), "C01X00T47");
+        assert_eq!(canonical_form(&n("OIBSZGX")).as_str(), "018526X");
+        let q = n("B0O1I5S2Z6G8");
+        for v in number_variants(&q) {
+            assert_eq!(canonical_form(&v.number), canonical_form(&q), "{v:?}");
+        }
     }
 
     #[test]

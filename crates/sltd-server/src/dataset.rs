@@ -16,8 +16,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sltd_index::{IndexError, LayeredIndex, MapOptions, SharedMmap, open_file};
-use sltd_model::{IssuingState, Query, Record};
+use sltd_index::{ConfusableFilter, IndexError, LayeredIndex, MapOptions, SharedMmap, open_file};
+use sltd_model::{DocumentNumber, IssuingState, Query, Record};
 
 /// An opened, resident, verified data set and what answers say about it.
 #[derive(Debug)]
@@ -27,6 +27,9 @@ pub struct Dataset {
     /// Every issuing state its records carry: a query's code that is not an
     /// ICAO code is accepted when the data has it.
     issuing_states: BTreeSet<IssuingState>,
+    /// Rules out possible matches for most misses with one look; `None`
+    /// only if it could not be built, and then every miss probes.
+    confusable: Option<ConfusableFilter>,
 }
 
 /// What answers and metrics report about a data set.
@@ -99,11 +102,24 @@ impl Dataset {
             tracing::error!(error = %e, "cannot read the issuing states of the data set");
             BTreeSet::new()
         });
+        let confusable = index
+            .confusable_filter()
+            .map_err(|e| tracing::error!(error = %e, "cannot build the confusable filter"))
+            .ok();
         Self {
             index,
             meta,
             issuing_states,
+            confusable,
         }
+    }
+
+    /// Whether a query for `number` may have possible matches here; false
+    /// means certainly none, so the candidates need not be probed.
+    pub fn may_have_possible_matches(&self, number: &DocumentNumber) -> bool {
+        self.confusable
+            .as_ref()
+            .is_none_or(|f| f.may_contain(number))
     }
 
     /// Whether a record of this data set carries `state`.

@@ -355,11 +355,14 @@ fn wants_possible_matches(rpc: Rpc, parsed: &ParsedQuery) -> bool {
 }
 
 /// The possible matches of a query that had no exact match, in one batched
-/// lookup.
+/// lookup, unless the data set's filter rules them out.
 fn find_possible(
     ds: &Dataset,
     parsed: &ParsedQuery,
 ) -> Result<Vec<PossibleMatch>, sltd_index::IndexError> {
+    if !ds.may_have_possible_matches(&parsed.query.number) {
+        return Ok(Vec::new());
+    }
     possible::possible_matches(&parsed.query, parsed.mrz.as_ref(), |probes, on_match| {
         ds.lookup_batch(probes, on_match)
     })
