@@ -57,6 +57,29 @@ fn check<B: AsRef<[u8]>>(
     }
 }
 
+/// As [`check`], with the filter's line read before the exact lookup so
+/// the two cache misses overlap.
+#[inline]
+fn check_overlapped<B: AsRef<[u8]>>(
+    index: &Index<B>,
+    filter: &ConfusableFilter,
+    q: &Query,
+    out: &mut Vec<Record>,
+) -> usize {
+    out.clear();
+    let probe = filter.probe(&q.number);
+    index.lookup(q, out).expect("lookup");
+    if out.is_empty() && probe.may_contain() {
+        possible_matches(q, None, |probes, on_match| {
+            index.lookup_batch(probes, on_match)
+        })
+        .expect("lookup")
+        .len()
+    } else {
+        out.len()
+    }
+}
+
 /// Queries one confusable character away from a stored record (the first
 /// confusable character of its number replaced), that miss exactly.
 fn typo_queries<B: AsRef<[u8]>>(index: &Index<B>, hits: &[Query]) -> Vec<Query> {
@@ -80,6 +103,90 @@ fn typo_queries<B: AsRef<[u8]>>(index: &Index<B>, hits: &[Query]) -> Vec<Query> 
         }
     }
     out
+}
+
+/// Per-query time of `f` over `qs[from..from + n]`, each query fenced.
+fn time_fenced(qs: &[Query], from: usize, n: usize, mut f: impl FnMut(&Query) -> usize) -> f64 {
+    let started = std::time::Instant::now();
+    let mut sum = 0usize;
+    for k in 0..n {
+        fence(SeqCst);
+        sum += f(&qs[(from + k) % qs.len()]);
+    }
+    black_box(sum);
+    started.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The ratios the floors are about, measured in alternating rounds so that
+/// other work on a shared machine slows both sides of each ratio alike:
+/// the median over rounds of (time of the variant / time of a plain miss or
+/// hit in the same round).
+fn paired_ratios<B: AsRef<[u8]>>(
+    size: &str,
+    index: &Index<B>,
+    filter: &ConfusableFilter,
+    misses: &[Query],
+    hits: &[Query],
+) {
+    const ROUND: usize = 4096;
+    let mut out = Vec::with_capacity(8);
+    let (mut pm, mut pm_unfiltered, mut pm_overlapped, mut hit_pm, mut miss_ns, mut hit_ns) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    // Each measurement takes the next block of queries, so none runs on
+    // lines the one before it brought into the caches.
+    let mut block = 0usize;
+    let mut next = || {
+        block += 1;
+        block * ROUND
+    };
+    for _ in 0..64 {
+        let miss = time_fenced(misses, next(), ROUND, |q| {
+            check(index, None, q, false, &mut out)
+        });
+        let with = time_fenced(misses, next(), ROUND, |q| {
+            check(index, Some(filter), q, true, &mut out)
+        });
+        let unfiltered = time_fenced(misses, next(), ROUND, |q| {
+            check(index, None, q, true, &mut out)
+        });
+        let overlapped = time_fenced(misses, next(), ROUND, |q| {
+            check_overlapped(index, filter, q, &mut out)
+        });
+        let hit = time_fenced(hits, next(), ROUND, |q| {
+            check(index, None, q, false, &mut out)
+        });
+        let hit_with = time_fenced(hits, next(), ROUND, |q| {
+            check(index, Some(filter), q, true, &mut out)
+        });
+        pm.push(with / miss);
+        pm_unfiltered.push(unfiltered / miss);
+        pm_overlapped.push(overlapped / miss);
+        hit_pm.push(hit_with / hit);
+        miss_ns.push(miss);
+        hit_ns.push(hit);
+    }
+    eprintln!(
+        "[{size}] paired, median of 64 rounds: miss {:.1} ns, hit {:.1} ns; miss with possible \
+         matches {:.2}x a miss (unfiltered {:.2}x, overlapped {:.2}x); hit with possible \
+         matches asked {:.3}x a hit",
+        median(miss_ns),
+        median(hit_ns),
+        median(pm),
+        median(pm_unfiltered),
+        median(pm_overlapped),
+        median(hit_pm)
+    );
 }
 
 fn matching(c: &mut Criterion) {
@@ -120,6 +227,8 @@ fn matching(c: &mut Criterion) {
             100.0 * passed as f64 / misses.len() as f64
         );
 
+        paired_ratios(&size, &index, &filter, &misses, &hits);
+
         let mut g = c.benchmark_group(format!("matching/{size}"));
         g.measurement_time(Duration::from_secs(4));
         g.warm_up_time(Duration::from_secs(1));
@@ -139,6 +248,18 @@ fn matching(c: &mut Criterion) {
                     fence(SeqCst);
                     i = (i + 1) % qs.len();
                     black_box(check(&index, filter, &qs[i], with_possible, &mut out))
+                })
+            });
+        }
+        for (name, qs) in [
+            ("miss_possible_matches_overlapped", &misses),
+            ("hit_possible_matches_overlapped", &hits),
+        ] {
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    fence(SeqCst);
+                    i = (i + 1) % qs.len();
+                    black_box(check_overlapped(&index, &filter, &qs[i], &mut out))
                 })
             });
         }

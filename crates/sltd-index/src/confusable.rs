@@ -82,15 +82,19 @@ impl ConfusableFilter {
     /// possible match of a query for `number`.
     #[inline]
     pub fn may_contain(&self, number: &DocumentNumber) -> bool {
-        let (line, mut bits) = self.locate(&canonical_form(number));
-        let words = &self.lines[line].0;
-        let mut all = true;
-        for _ in 0..BITS_SET {
-            let pos = (bits & 511) as usize;
-            all &= words[pos / 64] & (1 << (pos % 64)) != 0;
-            bits >>= 9;
+        self.probe(number).may_contain()
+    }
+
+    /// Reads the filter's line for `number` now and answers later: issued
+    /// before the exact lookup of the same query, its cache miss overlaps
+    /// with the lookup's instead of following it.
+    #[inline]
+    pub fn probe(&self, number: &DocumentNumber) -> FilterProbe {
+        let (line, bits) = self.locate(&canonical_form(number));
+        FilterProbe {
+            words: self.lines[line].0,
+            bits,
         }
-        all
     }
 
     /// Memory held, in bytes.
@@ -101,6 +105,28 @@ impl ConfusableFilter {
     /// Numbers inserted.
     pub fn numbers(&self) -> u64 {
         self.numbers
+    }
+}
+
+/// A filter line read for one number; see [`ConfusableFilter::probe`].
+#[derive(Clone, Copy, Debug)]
+pub struct FilterProbe {
+    words: [u64; 8],
+    bits: u64,
+}
+
+impl FilterProbe {
+    /// As [`ConfusableFilter::may_contain`].
+    #[inline]
+    pub fn may_contain(&self) -> bool {
+        let mut bits = self.bits;
+        let mut all = true;
+        for _ in 0..BITS_SET {
+            let pos = (bits & 511) as usize;
+            all &= self.words[pos / 64] & (1 << (pos % 64)) != 0;
+            bits >>= 9;
+        }
+        all
     }
 }
 

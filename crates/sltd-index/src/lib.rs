@@ -23,7 +23,7 @@ mod mmap;
 mod reader;
 
 pub use builder::{BuildOptions, BuildStats, BuiltIndex, IndexBuilder, write_atomically};
-pub use confusable::ConfusableFilter;
+pub use confusable::{ConfusableFilter, FilterProbe};
 pub use error::IndexError;
 pub use format::{Entry, FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR, Header, IndexKind};
 pub use layered::LayeredIndex;
