@@ -150,7 +150,10 @@ impl<B: AsRef<[u8]>> LayeredIndex<B> {
             .fold(self.base.header().record_count, |n, s| {
                 n.saturating_add(s.header().record_count)
             });
-        let mut filter = ConfusableFilter::with_capacity(records);
+        let mut filter =
+            ConfusableFilter::with_capacity(records).map_err(|e| IndexError::Build {
+                reason: format!("cannot allocate the confusable filter: {e}"),
+            })?;
         self.base.fill_confusable_filter(&mut filter)?;
         for seg in &self.segments {
             seg.fill_confusable_filter(&mut filter)?;

@@ -423,15 +423,24 @@ impl<B: AsRef<[u8]>> Index<B> {
     /// Adds the number of every record of this file (not deletions) to
     /// `filter`.
     pub fn fill_confusable_filter(&self, filter: &mut ConfusableFilter) -> Result<(), IndexError> {
+        // In chunks small enough to stay in cache, each inserted in line
+        // order.
+        const CHUNK: usize = 1 << 16;
         let mut bad = false;
+        let mut chunk = Vec::with_capacity(CHUNK);
         self.for_each_raw(|raw| {
             if raw.status != TOMBSTONE_CODE {
                 match raw.number() {
-                    Some(n) => filter.insert(&n),
+                    Some(n) => chunk.push(n),
                     None => bad = true,
+                }
+                if chunk.len() == CHUNK {
+                    filter.insert_many(&chunk);
+                    chunk.clear();
                 }
             }
         })?;
+        filter.insert_many(&chunk);
         if bad {
             return Err(IndexError::Corrupt {
                 what: "record number",
