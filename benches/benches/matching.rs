@@ -125,7 +125,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// The ratios the floors are about, measured in alternating rounds so that
 /// other work on a shared machine slows both sides of each ratio alike:
 /// the median over rounds of (time of the variant / time of a plain miss or
-/// hit in the same round).
+/// hit in the same round). Each measurement takes the next block of
+/// queries, so none runs on lines the one before it brought into the
+/// caches, and the order of the ways flips every round.
 fn paired_ratios<B: AsRef<[u8]>>(
     size: &str,
     index: &Index<B>,
@@ -134,59 +136,59 @@ fn paired_ratios<B: AsRef<[u8]>>(
     hits: &[Query],
 ) {
     const ROUND: usize = 4096;
+    const ROUNDS: usize = 64;
+    type Way<'a> = &'a dyn Fn(&Query, &mut Vec<Record>) -> usize;
+    let plain: Way<'_> = &|q, out| check(index, None, q, false, out);
+    let filtered: Way<'_> = &|q, out| check(index, Some(filter), q, true, out);
+    let unfiltered: Way<'_> = &|q, out| check(index, None, q, true, out);
+    let overlapped: Way<'_> = &|q, out| check_overlapped(index, filter, q, out);
+    // (name, queries, way); the first of each kind is the reference.
+    let ways: [(&str, &[Query], Way<'_>); 7] = [
+        ("miss", misses, plain),
+        ("miss with possible matches", misses, filtered),
+        ("miss, unfiltered", misses, unfiltered),
+        ("miss, overlapped", misses, overlapped),
+        ("hit", hits, plain),
+        ("hit with possible matches asked", hits, filtered),
+        ("hit, overlapped", hits, overlapped),
+    ];
     let mut out = Vec::with_capacity(8);
-    let (mut pm, mut pm_unfiltered, mut pm_overlapped, mut hit_pm, mut miss_ns, mut hit_ns) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    // Each measurement takes the next block of queries, so none runs on
-    // lines the one before it brought into the caches.
     let mut block = 0usize;
-    let mut next = || {
-        block += 1;
-        block * ROUND
-    };
-    for _ in 0..64 {
-        let miss = time_fenced(misses, next(), ROUND, |q| {
-            check(index, None, q, false, &mut out)
-        });
-        let with = time_fenced(misses, next(), ROUND, |q| {
-            check(index, Some(filter), q, true, &mut out)
-        });
-        let unfiltered = time_fenced(misses, next(), ROUND, |q| {
-            check(index, None, q, true, &mut out)
-        });
-        let overlapped = time_fenced(misses, next(), ROUND, |q| {
-            check_overlapped(index, filter, q, &mut out)
-        });
-        let hit = time_fenced(hits, next(), ROUND, |q| {
-            check(index, None, q, false, &mut out)
-        });
-        let hit_with = time_fenced(hits, next(), ROUND, |q| {
-            check(index, Some(filter), q, true, &mut out)
-        });
-        pm.push(with / miss);
-        pm_unfiltered.push(unfiltered / miss);
-        pm_overlapped.push(overlapped / miss);
-        hit_pm.push(hit_with / hit);
-        miss_ns.push(miss);
-        hit_ns.push(hit);
+    let mut times = vec![Vec::with_capacity(ROUNDS); ways.len()];
+    for round in 0..ROUNDS {
+        // Every other round in reverse, so no way always runs first.
+        for step in 0..ways.len() {
+            let k = if round % 2 == 0 {
+                step
+            } else {
+                ways.len() - 1 - step
+            };
+            let (_, qs, way) = ways[k];
+            block += 1;
+            times[k].push(time_fenced(qs, block * ROUND, ROUND, |q| way(q, &mut out)));
+        }
     }
-    eprintln!(
-        "[{size}] paired, median of 64 rounds: miss {:.1} ns, hit {:.1} ns; miss with possible \
-         matches {:.2}x a miss (unfiltered {:.2}x, overlapped {:.2}x); hit with possible \
-         matches asked {:.3}x a hit",
-        median(miss_ns),
-        median(hit_ns),
-        median(pm),
-        median(pm_unfiltered),
-        median(pm_overlapped),
-        median(hit_pm)
+    let ratio = |k: usize, base: usize| {
+        median(
+            times[k]
+                .iter()
+                .zip(&times[base])
+                .map(|(a, b)| a / b)
+                .collect(),
+        )
+    };
+    let mut line = format!(
+        "[{size}] paired, median of {ROUNDS} rounds: miss {:.1} ns, hit {:.1} ns",
+        median(times[0].clone()),
+        median(times[4].clone())
     );
+    for (k, (name, _, _)) in ways.iter().enumerate() {
+        let base = if k < 4 { 0 } else { 4 };
+        if k != base {
+            line.push_str(&format!("; {name} {:.3}x", ratio(k, base)));
+        }
+    }
+    eprintln!("{line}");
 }
 
 fn matching(c: &mut Criterion) {
