@@ -10,26 +10,23 @@
 //! DIR`, the generations `sltd-sync` installs). The RPC code never needs to
 //! know which one is in use.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sltd_index::{ConfusableFilter, IndexError, LayeredIndex, MapOptions, SharedMmap, open_file};
+use sltd_index::{IndexError, LayeredIndex, MapOptions, SharedMmap, open_file};
 use sltd_model::{DocumentNumber, IssuingState, Query, Record};
+
+use crate::summary::DatasetSummary;
 
 /// An opened, resident, verified data set and what answers say about it.
 #[derive(Debug)]
 pub struct Dataset {
     index: LayeredIndex<SharedMmap>,
     meta: DatasetMeta,
-    /// Every issuing state its records carry: a query's code that is not an
-    /// ICAO code is accepted when the data has it.
-    issuing_states: BTreeSet<IssuingState>,
-    /// Rules out possible matches for most misses with one look; `None`
-    /// only if it could not be built, and then every miss probes.
-    confusable: Option<ConfusableFilter>,
+    /// The issuing states its records carry and the confusable filter.
+    summary: DatasetSummary,
 }
 
 /// What answers and metrics report about a data set.
@@ -95,36 +92,26 @@ impl Dataset {
     /// Wraps an opened index. Call only with an index whose every file has
     /// passed `verify()`: the daemon serves it as is.
     pub fn new(index: LayeredIndex<SharedMmap>, meta: DatasetMeta) -> Self {
-        // One pass over the resident data, far cheaper than the verify that
-        // came before. It cannot fail on a verified index; if it did, codes
-        // outside ICAO 9303 would be refused (an error, never a silent miss).
-        let issuing_states = index.issuing_states().unwrap_or_else(|e| {
-            tracing::error!(error = %e, "cannot read the issuing states of the data set");
-            BTreeSet::new()
-        });
-        let confusable = index
-            .confusable_filter()
-            .map_err(|e| tracing::error!(error = %e, "cannot build the confusable filter"))
-            .ok();
+        // A pass over each file not already summarised for another data
+        // set (a generation keeps its base): off the request path, like the
+        // verify before it.
+        let summary = DatasetSummary::of(&index);
         Self {
             index,
             meta,
-            issuing_states,
-            confusable,
+            summary,
         }
     }
 
     /// Whether a query for `number` may have possible matches here; false
     /// means certainly none, so the candidates need not be probed.
     pub fn may_have_possible_matches(&self, number: &DocumentNumber) -> bool {
-        self.confusable
-            .as_ref()
-            .is_none_or(|f| f.may_contain(number))
+        self.summary.may_have_possible_matches(number)
     }
 
     /// Whether a record of this data set carries `state`.
     pub fn has_issuing_state(&self, state: &IssuingState) -> bool {
-        self.issuing_states.contains(state)
+        self.summary.has_issuing_state(state)
     }
 
     pub fn meta(&self) -> &DatasetMeta {
