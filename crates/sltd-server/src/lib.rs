@@ -19,6 +19,7 @@ pub mod dataset;
 pub mod demo;
 pub mod metrics;
 mod service;
+mod summary;
 mod tls;
 
 use std::fmt;
