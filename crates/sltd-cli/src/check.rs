@@ -1,6 +1,6 @@
 //! `sltd check`: checks documents against a running `sltdd`, one by number
 //! or MRZ, or a whole CSV file as batches. Exit status like `sltd index
-//! query`: 0 hit, 1 no hit, 2 error.
+//! query`: 0 hit, 1 no hit, 2 error, 3 no hit but possible matches.
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -13,7 +13,7 @@ use sltd_proto::v1 as pb;
 use sltd_proto::v1::check_request::Query as PbQuery;
 
 use crate::client::{ConnectArgs, status_text};
-use crate::{EXIT_ERROR, EXIT_HIT, EXIT_NO_HIT};
+use crate::{EXIT_ERROR, EXIT_HIT, EXIT_NO_HIT, EXIT_POSSIBLE_MATCH};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
@@ -29,17 +29,28 @@ L898902C36UTO7408122F1204159ZE184226B<<<<<10'
 
 A batch file is CSV with a header naming at least `document_number`, and
 optionally `issuing_country`, `document_type` and `request_id` (an sltd
-export file works as is). Exit status: 0 if any document is listed (HIT),
-1 if none is, 2 on an error or an invalid query.")]
+export file works as is).
+
+Without an exact match, the daemon may offer POSSIBLE MATCHES: listed
+records one misread character away (0/O, 1/I, 8/B, 5/S, 2/Z, 6/G) or with
+the same number under another issuing country. They are not hits: compare
+them with the document. On by default for one document, off for a batch
+file (--possible-matches turns them on, --no-possible-matches off).
+
+Exit status: 0 if any document is listed (HIT), else 2 on an error or an
+invalid query, else 3 if any answer offered possible matches, else 1.")]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["number", "mrz", "batch_file"])))]
 pub(crate) struct CheckArgs {
     #[command(flatten)]
     conn: ConnectArgs,
 
     /// Document number to check.
-    #[arg(long, required_unless_present_any = ["mrz", "batch_file"], conflicts_with_all = ["mrz", "batch_file"])]
+    #[arg(long, conflicts_with_all = ["mrz", "batch_file"])]
     number: Option<String>,
 
-    /// ICAO code of the issuing state (optional: any state when absent).
+    /// ICAO code of the issuing state (optional: any state when absent). An
+    /// ISO 3166-1 code whose ICAO code differs (DE, DEU) is checked as the
+    /// ICAO code (D); an unknown code is refused.
     #[arg(long, requires = "number")]
     country: Option<String>,
 
@@ -60,13 +71,36 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "N", default_value_t = 500, requires = "batch_file")]
     batch_size: usize,
 
-    /// Request id to send (echoed back, written to the audit log on a hit).
+    /// Request id to send (echoed back, written to the audit log on a hit or
+    /// possible match).
     #[arg(long, value_name = "ID")]
     request_id: Option<String>,
 
     /// Print JSON (one object; one per line for --batch-file).
     #[arg(long)]
     json: bool,
+
+    /// Ask for possible matches in a batch file too.
+    #[arg(long, conflicts_with = "no_possible_matches")]
+    possible_matches: bool,
+
+    /// Never ask for possible matches.
+    #[arg(long)]
+    no_possible_matches: bool,
+}
+
+impl CheckArgs {
+    /// The request's `include_possible_matches`: unset leaves the daemon's
+    /// default (on for one document, off in a batch).
+    fn include_possible_matches(&self) -> Option<bool> {
+        if self.no_possible_matches {
+            Some(false)
+        } else if self.possible_matches {
+            Some(true)
+        } else {
+            None
+        }
+    }
 }
 
 pub(crate) fn run(args: CheckArgs) -> anyhow::Result<u8> {
@@ -101,7 +135,7 @@ async fn run_async(args: CheckArgs) -> anyhow::Result<u8> {
     let req = pb::CheckRequest {
         request_id: args.request_id.clone().unwrap_or_default(),
         query: Some(query),
-        include_possible_matches: None,
+        include_possible_matches: args.include_possible_matches(),
     };
     let answer = method
         .call(
@@ -139,20 +173,26 @@ async fn run_async(args: CheckArgs) -> anyhow::Result<u8> {
     Ok(exit_code(&[&resp]))
 }
 
-/// 0 if anything was listed, else 2 if anything could not be checked, else 1.
+/// 0 if anything was listed, else 2 if anything could not be checked, else
+/// 3 if anything offered possible matches, else 1.
 fn exit_code(resps: &[&pb::CheckResponse]) -> u8 {
     let verdicts = || resps.iter().map(|r| pb::Verdict::try_from(r.verdict));
     if verdicts().any(|v| v == Ok(pb::Verdict::Hit)) {
         EXIT_HIT
     } else if verdicts().any(|v| v != Ok(pb::Verdict::NoHit)) {
         EXIT_ERROR
+    } else if resps.iter().any(|r| !r.possible_matches.is_empty()) {
+        EXIT_POSSIBLE_MATCH
     } else {
         EXIT_NO_HIT
     }
 }
 
 /// Rows of a batch file: (line, request).
-fn read_batch_file(path: &PathBuf) -> anyhow::Result<Vec<(u64, pb::CheckRequest)>> {
+fn read_batch_file(
+    path: &PathBuf,
+    include_possible_matches: Option<bool>,
+) -> anyhow::Result<Vec<(u64, pb::CheckRequest)>> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
@@ -193,7 +233,7 @@ fn read_batch_file(path: &PathBuf) -> anyhow::Result<Vec<(u64, pb::CheckRequest)
                     issuing_country: field(country_col),
                     document_type: field(type_col),
                 })),
-                include_possible_matches: None,
+                include_possible_matches,
             },
         ));
     }
@@ -204,12 +244,12 @@ async fn check_file(args: &CheckArgs, path: &PathBuf) -> anyhow::Result<u8> {
     if args.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let rows = read_batch_file(path)?;
+    let rows = read_batch_file(path, args.include_possible_matches())?;
     let method = args.conn.method_config("CheckBatch")?;
     let client = args.conn.connect().await?;
     let mut out = io::stdout().lock();
     let mut all = Vec::with_capacity(rows.len());
-    let (mut hits, mut misses, mut invalid) = (0u64, 0u64, 0u64);
+    let (mut hits, mut misses, mut invalid, mut possible) = (0u64, 0u64, 0u64, 0u64);
     let mut last_dataset = None;
     for chunk in rows.chunks(args.batch_size) {
         let batch = pb::CheckBatchRequest {
@@ -241,11 +281,14 @@ async fn check_file(args: &CheckArgs, path: &PathBuf) -> anyhow::Result<u8> {
                 Ok(pb::Verdict::NoHit) => misses += 1,
                 _ => invalid += 1,
             }
+            if !r.possible_matches.is_empty() {
+                possible += 1;
+            }
             if args.json {
                 let mut v = response_json(r);
                 v["line"] = json!(line);
                 writeln!(out, "{v}")?;
-            } else if r.verdict != pb::Verdict::NoHit as i32 {
+            } else if r.verdict != pb::Verdict::NoHit as i32 || !r.possible_matches.is_empty() {
                 // Only what needs attention; the summary counts the rest.
                 write!(out, "line {line}: ")?;
                 write_response(&mut out, r)?;
@@ -257,7 +300,7 @@ async fn check_file(args: &CheckArgs, path: &PathBuf) -> anyhow::Result<u8> {
     if !args.json {
         writeln!(
             out,
-            "{} documents checked: {hits} HIT, {misses} no hit, {invalid} invalid",
+            "{} documents checked: {hits} HIT, {misses} no hit, {invalid} invalid; {possible} no hit with possible matches",
             rows.len()
         )?;
         if let Some(ds) = &last_dataset {
@@ -341,6 +384,15 @@ fn write_response(out: &mut impl Write, r: &pb::CheckResponse) -> io::Result<()>
                 "  warning: a check digit failed; the lookup used the number as read"
             )?;
         }
+        if m.upper_cased {
+            writeln!(
+                out,
+                "  note: the MRZ text had lower-case letters, read as upper case; a reader never sends them, so compare with the document"
+            )?;
+        }
+    }
+    if let Some(n) = &r.issuing_country_note {
+        writeln!(out, "note: {}", n.explanation)?;
     }
     match pb::Verdict::try_from(r.verdict) {
         Ok(pb::Verdict::Hit) => {
@@ -370,9 +422,39 @@ fn write_response(out: &mut impl Write, r: &pb::CheckResponse) -> io::Result<()>
             }
             Ok(())
         }
-        Ok(pb::Verdict::NoHit) => writeln!(out, "NO HIT  not listed"),
+        Ok(pb::Verdict::NoHit) => {
+            writeln!(out, "NO HIT  not listed")?;
+            write_possible(out, &r.possible_matches)
+        }
         _ => writeln!(out, "INVALID  {}", r.error),
     }
+}
+
+/// The possible matches block: set apart from hits, and saying so.
+fn write_possible(out: &mut impl Write, possible: &[pb::PossibleMatch]) -> io::Result<()> {
+    if possible.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "POSSIBLE MATCHES  {} listed record{} close to this document (NOT a hit): compare with the document",
+        possible.len(),
+        if possible.len() == 1 { " is" } else { "s are" }
+    )?;
+    for p in possible {
+        let Some(m) = &p.record else { continue };
+        writeln!(
+            out,
+            "  ? {:<3} {:<30} type {:<2} {:<12} reported {}  ({})",
+            m.issuing_country,
+            m.document_number,
+            m.document_type,
+            status_name(m.status).to_uppercase(),
+            m.reported_on,
+            p.explanation
+        )?;
+    }
+    Ok(())
 }
 
 fn write_dataset(out: &mut impl Write, ds: &pb::DatasetInfo) -> io::Result<()> {
@@ -388,6 +470,39 @@ fn write_dataset(out: &mut impl Write, ds: &pb::DatasetInfo) -> io::Result<()> {
             ds.age_seconds.max(0).unsigned_abs()
         ))
     )
+}
+
+fn record_json(m: &pb::Record) -> Value {
+    json!({
+        "issuing_country": m.issuing_country,
+        "document_number": m.document_number,
+        "document_type": m.document_type,
+        "status": status_name(m.status),
+        "reported_on": m.reported_on,
+        "reporting_country": (!m.reporting_country.is_empty()).then_some(&m.reporting_country),
+        "reference": m.reference,
+    })
+}
+
+fn possible_json(p: &pb::PossibleMatch) -> Value {
+    let mut v = json!({
+        "record": p.record.as_ref().map(record_json),
+        "explanation": p.explanation,
+    });
+    match pb::PossibleMatchReason::try_from(p.reason) {
+        Ok(pb::PossibleMatchReason::ConfusableCharacter) => {
+            v["reason"] = json!("confusable_character");
+            v["position"] = json!(p.position);
+            v["query_character"] = json!(p.query_character);
+            v["record_character"] = json!(p.record_character);
+            v["fixes_check_digit"] = json!(p.fixes_check_digit);
+        }
+        Ok(pb::PossibleMatchReason::OtherIssuingCountry) => {
+            v["reason"] = json!("other_issuing_country");
+        }
+        _ => v["reason"] = json!("unknown"),
+    }
+    v
 }
 
 /// One answer as `sltd check --json` prints it: the response and its data
@@ -409,16 +524,23 @@ fn response_json(r: &pb::CheckResponse) -> Value {
     let mut v = json!({
         "request_id": r.request_id,
         "verdict": verdict_name(r.verdict),
-        "matches": r.matches.iter().map(|m| json!({
-            "issuing_country": m.issuing_country,
-            "document_number": m.document_number,
-            "document_type": m.document_type,
-            "status": status_name(m.status),
-            "reported_on": m.reported_on,
-            "reporting_country": (!m.reporting_country.is_empty()).then_some(&m.reporting_country),
-            "reference": m.reference,
-        })).collect::<Vec<_>>(),
+        "matches": r.matches.iter().map(record_json).collect::<Vec<_>>(),
+        "possible_matches": r.possible_matches.iter().map(possible_json).collect::<Vec<_>>(),
     });
+    if let Some(n) = &r.issuing_country_note {
+        v["issuing_country_note"] = json!({
+            "kind": match pb::IssuingCountryNoteKind::try_from(n.kind) {
+                Ok(pb::IssuingCountryNoteKind::IsoCodeMapped) => "iso_code_mapped",
+                Ok(pb::IssuingCountryNoteKind::FoundOnlyInData) => "found_only_in_data",
+                _ => "unknown",
+            },
+            "given": n.given,
+            "used": n.used,
+            "name": (!n.name.is_empty()).then_some(&n.name),
+            "given_also_used": n.given_also_used,
+            "explanation": n.explanation,
+        });
+    }
     if !r.error.is_empty() {
         v["error"] = json!(r.error);
     }
@@ -436,6 +558,7 @@ fn response_json(r: &pb::CheckResponse) -> Value {
                 "field": c.field, "valid": c.valid, "found": c.found, "expected": c.expected,
             })).collect::<Vec<_>>(),
             "all_check_digits_valid": m.check_digits_valid,
+            "upper_cased": m.upper_cased,
         });
     }
     v

@@ -99,6 +99,10 @@ pub(crate) struct PublishArgs {
     /// record from the feed if it was published before.
     #[arg(long)]
     skip_invalid: bool,
+    /// Refuse the export when a row's issuing country is not an ICAO 9303
+    /// code (as `sltd index build --refuse-unknown-countries`).
+    #[arg(long)]
+    refuse_unknown_countries: bool,
     /// Refuse to delete more than this percentage of published records.
     #[arg(long, default_value_t = 10.0)]
     max_delete_percent: f64,
@@ -305,11 +309,11 @@ fn publish(a: PublishArgs) -> anyhow::Result<u8> {
         Some(b) => Box::new(b.wrap_read(file)),
         None => Box::new(file),
     };
-    let reader = sltd_export::ExportReader::new(BufReader::with_capacity(1 << 20, input))
+    let mut reader = sltd_export::ExportReader::new(BufReader::with_capacity(1 << 20, input))
         .with_context(|| format!("cannot read {}", a.input.display()))?;
     let mut records = Vec::with_capacity(len.map_or(0, |l| (l / 40) as usize));
     let mut bad = 0u64;
-    for row in reader {
+    for row in reader.by_ref() {
         match row {
             Ok(r) => records.push(r),
             Err(e) if !e.is_fatal() => {
@@ -337,6 +341,12 @@ fn publish(a: PublishArgs) -> anyhow::Result<u8> {
             a.input.display()
         );
     }
+    crate::index_cmd::report_unknown_countries(
+        reader.stats(),
+        &a.input,
+        a.refuse_unknown_countries,
+        "published",
+    )?;
     let opts = PublishOptions {
         now: a.now.unwrap_or_else(now_unix),
         snapshot: a.snapshot,

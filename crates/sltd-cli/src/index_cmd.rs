@@ -12,9 +12,11 @@ use serde_json::{Value, json};
 use sltd_feed::now_unix;
 use sltd_index::{BuildOptions, Header, IndexBuilder, MapOptions, MappedIndex, open_file};
 use sltd_model::mrz::Mrz;
-use sltd_model::{DocumentNumber, DocumentType, IssuingState, Query, Record};
+use sltd_model::possible::{PossibleMatch, PossibleMatchReason, possible_matches};
+use sltd_model::state_codes::{self, StateNote, StateNoteKind};
+use sltd_model::{DocumentNumber, DocumentType, Query, Record};
 
-use crate::{EXIT_ERROR, EXIT_HIT, EXIT_NO_HIT};
+use crate::{EXIT_ERROR, EXIT_HIT, EXIT_NO_HIT, EXIT_POSSIBLE_MATCH};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum IndexCommand {
@@ -24,12 +26,15 @@ pub(crate) enum IndexCommand {
         sltd index build --input export.csv --output sltd.idx\n  \
         sltd index build --input export.csv --output sltd.idx --skip-invalid")]
     Build(BuildArgs),
-    /// Look a document up in an index file. Exit status: 0 hit, 1 no hit, 2 error.
+    /// Look a document up in an index file. Exit status: 0 hit, 1 no hit, 2 error, 3 no hit but possible matches.
     #[command(after_help = "Examples:\n  \
         sltd index query --index sltd.idx --number L898902C3\n  \
         sltd index query --index sltd.idx --number L898902C3 --country UTO --type P --json\n  \
         sltd index query --index sltd.idx --mrz 'P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\n\
-        L898902C36UTO7408122F1204159ZE184226B<<<<<10'")]
+        L898902C36UTO7408122F1204159ZE184226B<<<<<10'\n\n\
+        Without an exact match, records one misread character away (0/O, 1/I, 8/B, 5/S, 2/Z, 6/G)\n\
+        or with the same number under another issuing country are listed as POSSIBLE MATCHES,\n\
+        apart from hits, and the exit status is 3.")]
     Query(QueryArgs),
     /// Show an index file's header, sizes and identity.
     #[command(after_help = "Example:\n  sltd index inspect sltd.idx --json")]
@@ -51,6 +56,11 @@ pub(crate) struct BuildArgs {
     /// Skip rows that are not valid (each is reported) instead of failing.
     #[arg(long)]
     skip_invalid: bool,
+    /// Fail, writing nothing, when a row's issuing country is not an ICAO
+    /// 9303 code (by default such rows are loaded as they are, counted and
+    /// reported: real exports carry withdrawn codes such as YUG).
+    #[arg(long)]
+    refuse_unknown_countries: bool,
     /// Creation time to record, Unix seconds (default: now, or
     /// SOURCE_DATE_EPOCH when set, for reproducible builds).
     #[arg(long, env = "SOURCE_DATE_EPOCH")]
@@ -69,7 +79,9 @@ pub(crate) struct QueryArgs {
     /// Document number (spaces, hyphens and `<` are ignored).
     #[arg(long, conflicts_with = "mrz")]
     number: Option<String>,
-    /// Issuing state, ICAO code (`D`, `D<<`, `FRA`). Omit to search every state.
+    /// Issuing state, ICAO code (`D`, `D<<`, `FRA`). Omit to search every
+    /// state. An ISO 3166-1 code whose ICAO code differs (`DE`, `DEU`) is
+    /// checked as the ICAO code; an unknown code is an error.
     #[arg(long, requires = "number")]
     country: Option<String>,
     /// Document type; matched on its first letter (`P` matches `PD`).
@@ -82,6 +94,9 @@ pub(crate) struct QueryArgs {
     /// Print the answer as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Do not look for possible matches when nothing matches exactly.
+    #[arg(long)]
+    no_possible_matches: bool,
 }
 
 #[derive(Args, Debug)]
@@ -149,9 +164,9 @@ fn build(args: BuildArgs) -> anyhow::Result<u8> {
         builder.reserve((len / 40) as usize);
     }
     let mut bad = 0u64;
-    let reader = sltd_export::ExportReader::new(BufReader::with_capacity(1 << 20, input))
+    let mut reader = sltd_export::ExportReader::new(BufReader::with_capacity(1 << 20, input))
         .with_context(|| format!("cannot read {}", args.input.display()))?;
-    for row in reader {
+    for row in reader.by_ref() {
         match row {
             Ok(record) => builder.push(record),
             Err(err) if !err.is_fatal() => {
@@ -181,6 +196,12 @@ fn build(args: BuildArgs) -> anyhow::Result<u8> {
             args.input.display()
         );
     }
+    let unknown = report_unknown_countries(
+        reader.stats(),
+        &args.input,
+        args.refuse_unknown_countries,
+        "written",
+    )?;
     let read_done = started.elapsed();
     let building = (!args.quiet && io::stderr().is_terminal()).then(|| {
         let s = ProgressBar::new_spinner().with_message("laying out the index");
@@ -196,11 +217,12 @@ fn build(args: BuildArgs) -> anyhow::Result<u8> {
         let h = &built.header;
         let n = h.record_count.max(1);
         eprintln!(
-            "wrote {}: {} records ({} duplicate keys dropped, {} bad rows skipped), {} bytes, {:.1} bytes/record, content {} (read {:.1?}, total {:.1?})",
+            "wrote {}: {} records ({} duplicate keys dropped, {} bad rows skipped, {} row(s) with an issuing country outside ICAO 9303), {} bytes, {:.1} bytes/record, content {} (read {:.1?}, total {:.1?})",
             args.output.display(),
             h.record_count,
             h.duplicates_dropped,
             bad,
+            unknown,
             built.stats.file_len,
             built.stats.file_len as f64 / n as f64,
             h.content_id_hex(),
@@ -211,6 +233,46 @@ fn build(args: BuildArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// How many unknown codes are listed before the rest are only counted.
+const MAX_REPORTED_CODES: usize = 20;
+
+/// Reports the rows of an export whose issuing country is not an ICAO 9303
+/// code, as counted by the export reader; with `refuse`, fails instead
+/// (nothing `written`). Shared by `sltd index build` and `sltd feed
+/// publish`. Returns the number of such rows.
+pub(crate) fn report_unknown_countries(
+    stats: &sltd_export::ExportStats,
+    input: &Path,
+    refuse: bool,
+    written: &str,
+) -> anyhow::Result<u64> {
+    let rows = stats.unknown_state_rows();
+    if rows == 0 {
+        return Ok(0);
+    }
+    let lines = stats.unknown_state_lines();
+    eprintln!(
+        "{}: {rows} row(s) have an issuing country that is not an ICAO 9303 code:",
+        input.display()
+    );
+    for line in lines.iter().take(MAX_REPORTED_CODES) {
+        eprintln!("  {line}");
+    }
+    if lines.len() > MAX_REPORTED_CODES {
+        eprintln!("  ... and {} more codes", lines.len() - MAX_REPORTED_CODES);
+    }
+    if refuse {
+        bail!(
+            "{rows} row(s) in {} have an issuing country outside ICAO 9303; nothing was {written} (fix them, or leave out --refuse-unknown-countries to load them as they are)",
+            input.display()
+        );
+    }
+    eprintln!(
+        "  loaded as they are: a query for such a code finds them, and one for the right ICAO code lists them as possible matches"
+    );
+    Ok(rows)
+}
+
 fn open(path: &Path) -> anyhow::Result<MappedIndex> {
     open_file(path, MapOptions::default())
         .with_context(|| format!("cannot open index {}", path.display()))
@@ -219,14 +281,14 @@ fn open(path: &Path) -> anyhow::Result<MappedIndex> {
 fn query(args: QueryArgs) -> anyhow::Result<u8> {
     // Parse the query before touching the index, so bad input is reported as
     // such.
-    let (query, mrz) = match (&args.number, &args.mrz) {
+    let (mut query, mrz) = match (&args.number, &args.mrz) {
         (Some(number), None) => {
             let q = Query {
                 number: DocumentNumber::normalise(number).context("--number")?,
                 state: args
                     .country
                     .as_deref()
-                    .map(IssuingState::normalise)
+                    .map(state_codes::normalise_query_state)
                     .transpose()
                     .context("--country")?,
                 doc_type: args
@@ -245,13 +307,48 @@ fn query(args: QueryArgs) -> anyhow::Result<u8> {
         _ => bail!("give --number or --mrz"),
     };
     let index = open(&args.index)?;
+    let mut note = None;
+    let mut resolution = None;
+    if let Some(given) = query.state {
+        // The states of the data are read only for a code that is not an
+        // ICAO code: a pass over the whole file.
+        let in_data = if state_codes::is_known(&given) {
+            None
+        } else {
+            Some(index.issuing_states().with_context(|| {
+                format!("cannot read the issuing states of {}", args.index.display())
+            })?)
+        };
+        let resolved = state_codes::resolve(given, |s| {
+            in_data.as_ref().is_some_and(|set| set.contains(s))
+        })
+        .context(if mrz.is_some() { "--mrz" } else { "--country" })?;
+        query.state = Some(resolved.state);
+        note = resolved.note;
+        resolution = Some(resolved);
+    }
     let mut matches = Vec::new();
-    index.lookup(&query, &mut matches)?;
+    match resolution {
+        Some(r) => {
+            index.lookup(&r.probe(&query), &mut matches)?;
+            matches.retain(|m| r.answers(&query, m));
+        }
+        None => index.lookup(&query, &mut matches)?,
+    }
     matches.sort_by_key(|r| r.key);
-    let code = if matches.is_empty() {
-        EXIT_NO_HIT
+    let possible = if matches.is_empty() && !args.no_possible_matches {
+        possible_matches(&query, mrz.as_ref(), |probes, on_match| {
+            index.lookup_batch(probes, on_match)
+        })?
     } else {
+        Vec::new()
+    };
+    let code = if !matches.is_empty() {
         EXIT_HIT
+    } else if !possible.is_empty() {
+        EXIT_POSSIBLE_MATCH
+    } else {
+        EXIT_NO_HIT
     };
     let mut out = io::stdout().lock();
     if args.json {
@@ -259,6 +356,8 @@ fn query(args: QueryArgs) -> anyhow::Result<u8> {
             "verdict": if matches.is_empty() { "NO_HIT" } else { "HIT" },
             "query": query_json(&query),
             "matches": matches.iter().map(record_json).collect::<Vec<_>>(),
+            "possible_matches": possible.iter().map(possible_json).collect::<Vec<_>>(),
+            "issuing_country_note": note.as_ref().map(note_json),
             "mrz": mrz.as_ref().map(mrz_json),
             "dataset": dataset_json(index.header()),
         });
@@ -267,7 +366,11 @@ fn query(args: QueryArgs) -> anyhow::Result<u8> {
         if let Some(m) = &mrz {
             write_mrz(&mut out, m)?;
         }
+        if let Some(n) = &note {
+            writeln!(out, "note: {n}")?;
+        }
         write_answer(&mut out, &query, &matches)?;
+        write_possible(&mut out, &possible)?;
         let h = index.header();
         writeln!(
             out,
@@ -278,6 +381,71 @@ fn query(args: QueryArgs) -> anyhow::Result<u8> {
         )?;
     }
     Ok(code)
+}
+
+/// The possible matches block: set apart from hits, and saying so.
+fn write_possible(out: &mut impl Write, possible: &[PossibleMatch]) -> io::Result<()> {
+    if possible.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "POSSIBLE MATCHES  {} listed record{} close to this document (NOT a hit): compare with the document",
+        possible.len(),
+        if possible.len() == 1 { " is" } else { "s are" }
+    )?;
+    for p in possible {
+        let r = &p.record;
+        writeln!(
+            out,
+            "  ? {:<3} {:<30} type {:<2} {:<12} reported {}  ({p})",
+            r.key.state.as_str(),
+            r.key.number.as_str(),
+            r.doc_type.as_str(),
+            r.status.as_str().to_uppercase(),
+            r.reported_on
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn possible_json(p: &PossibleMatch) -> Value {
+    let mut v = json!({
+        "record": record_json(&p.record),
+        "explanation": p.to_string(),
+    });
+    match p.reason {
+        PossibleMatchReason::ConfusableCharacter {
+            position,
+            query_char,
+            record_char,
+            fixes_check_digit,
+        } => {
+            v["reason"] = json!("confusable_character");
+            v["position"] = json!(position);
+            v["query_character"] = json!(query_char.to_string());
+            v["record_character"] = json!(record_char.to_string());
+            v["fixes_check_digit"] = json!(fixes_check_digit);
+        }
+        PossibleMatchReason::OtherIssuingState { .. } => {
+            v["reason"] = json!("other_issuing_country");
+        }
+    }
+    v
+}
+
+fn note_json(n: &StateNote) -> Value {
+    json!({
+        "kind": match n.kind {
+            StateNoteKind::IsoCodeMapped => "iso_code_mapped",
+            StateNoteKind::FoundOnlyInData => "found_only_in_data",
+        },
+        "given": n.given.as_str(),
+        "used": n.used.as_str(),
+        "name": n.code.map(|c| c.name()),
+        "given_also_used": n.given_also_used,
+        "explanation": n.to_string(),
+    })
 }
 
 fn short_id(h: &Header) -> String {
@@ -358,6 +526,12 @@ fn write_mrz(out: &mut impl Write, m: &Mrz) -> io::Result<()> {
             "  warning: a check digit failed; the lookup used the number as read"
         )?;
     }
+    if m.upper_cased {
+        writeln!(
+            out,
+            "  note: the MRZ text had lower-case letters, read as upper case; a reader never sends them, so compare with the document"
+        )?;
+    }
     Ok(())
 }
 
@@ -403,6 +577,7 @@ pub(crate) fn mrz_json(m: &Mrz) -> Value {
             "expected": c.expected.to_string(),
         })).collect::<Vec<_>>(),
         "all_check_digits_valid": m.all_check_digits_valid(),
+        "upper_cased": m.upper_cased,
     })
 }
 

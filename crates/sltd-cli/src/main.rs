@@ -23,6 +23,9 @@ pub(crate) const EXIT_HIT: u8 = 0;
 pub(crate) const EXIT_NO_HIT: u8 = 1;
 /// Exit status for any error.
 pub(crate) const EXIT_ERROR: u8 = 2;
+/// Exit status when a lookup found nothing exactly but offered possible
+/// matches: a person must compare them with the document.
+pub(crate) const EXIT_POSSIBLE_MATCH: u8 = 3;
 
 #[derive(Parser, Debug)]
 #[command(name = "sltd", version, about = "Stolen and lost travel document checks: build, query and publish", long_about = None)]
@@ -53,7 +56,7 @@ enum Command {
     /// Publish the signed update feed: keys, init, publish, rotate-root, serve.
     #[command(subcommand)]
     Feed(feed::FeedCommand),
-    /// Check documents against a running sltdd (exit 0 hit, 1 no hit, 2 error).
+    /// Check documents against a running sltdd (exit 0 hit, 1 no hit, 2 error, 3 possible matches).
     Check(check::CheckArgs),
     /// Load-test a running sltdd: open or closed loop, unary, batch or stream.
     Loadgen(loadgen::LoadgenArgs),

@@ -620,7 +620,7 @@ fn json_lines_reads_standard_input() {
     );
     assert_eq!(lines[0]["matches"][0]["reference"], "UTO-TD3-0001");
     assert_eq!(lines[0]["mrz"]["all_check_digits_valid"], true);
-    assert_eq!(lines[0]["dataset"]["freshness"], "fresh");
+    assert_eq!(lines[0]["dataset"]["freshness"], "FRESH");
     assert_eq!(lines[1]["mrz"]["format"], "TD1");
     assert!(
         lines[2]["error"]

@@ -855,6 +855,7 @@ mod tests {
                         used: "D".into(),
                         name: "Germany".into(),
                         explanation: String::new(),
+                        given_also_used: false,
                     }),
                     ..Default::default()
                 },

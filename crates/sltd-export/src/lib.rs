@@ -13,7 +13,7 @@
 //!
 //! | column | content |
 //! |---|---|
-//! | `issuing_country` | ICAO code of the issuing state, fillers optional (`D`, `D<<`, `FRA`) |
+//! | `issuing_country` | ICAO code of the issuing state, fillers optional (`D`, `D<<`, `FRA`); a code outside ICAO 9303 is read and counted in [`ExportStats`] |
 //! | `document_type` | one or two letters (`P`, `PP`, `PD`, `I`, `ID`, `AC`, `V`) |
 //! | `document_number` | the number; spaces, hyphens and `<` are dropped, anything else outside `A-Z0-9` is an error |
 //! | `status` | `stolen`, `lost`, `revoked`, `invalidated` or `stolen_blank` |
@@ -40,7 +40,7 @@ pub mod generate;
 mod read;
 mod write;
 
-pub use read::{ExportReader, RowError, RowErrorKind};
+pub use read::{ExportReader, ExportStats, RowError, RowErrorKind, UnknownStateRows};
 pub use write::{ExportWriter, WriteError};
 
 /// The standard header, column by column.

@@ -1,12 +1,13 @@
 //! Reading an export row by row, with every problem tied to the line it is on
 //! so an operator can open the file and fix it.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 
 use sltd_model::{
     Date, DocumentKey, DocumentNumber, DocumentType, IssuingState, ModelError, Record, Reference,
-    Status,
+    Status, state_codes,
 };
 
 use crate::{HEADER, REPORTING_COUNTRY};
@@ -126,6 +127,77 @@ fn csv_error(line: u64, e: csv::Error) -> RowError {
     RowError { line, kind }
 }
 
+/// What an export held, counted while reading it: every command that
+/// loads an export reports the same figures from here.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportStats {
+    /// Rows read as records.
+    pub records: u64,
+    unknown_states: BTreeMap<IssuingState, UnknownStateRows>,
+}
+
+/// Rows whose issuing state is not an ICAO 9303 code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownStateRows {
+    pub rows: u64,
+    /// The line of the first such row.
+    pub first_line: u64,
+}
+
+impl ExportStats {
+    /// Rows whose issuing state is not an ICAO 9303 code (a withdrawn code
+    /// such as `YUG`, an ISO code such as `DEU`, or a typo). They load as
+    /// they are: a query for such a code finds them, and a query with the
+    /// right ICAO code finds them among its possible matches.
+    pub fn unknown_state_rows(&self) -> u64 {
+        self.unknown_states.values().map(|u| u.rows).sum()
+    }
+
+    /// Each unknown issuing state with its rows, by code.
+    pub fn unknown_states(&self) -> impl Iterator<Item = (&IssuingState, &UnknownStateRows)> {
+        self.unknown_states.iter()
+    }
+
+    /// One line per unknown code, with the ICAO code meant when the code is
+    /// an ISO 3166-1 code: `DEU: 12 rows, first on line 40 (ISO 3166-1 code
+    /// of Germany; ICAO code D)`.
+    pub fn unknown_state_lines(&self) -> Vec<String> {
+        self.unknown_states
+            .iter()
+            .map(|(state, u)| {
+                let mut line = format!(
+                    "{state}: {} row{}, first on line {}",
+                    u.rows,
+                    if u.rows == 1 { "" } else { "s" },
+                    u.first_line
+                );
+                if let Some(code) = state_codes::iso_alias(state) {
+                    line.push_str(&format!(
+                        " (ISO 3166-1 code of {}; ICAO code {})",
+                        code.name(),
+                        code.code()
+                    ));
+                }
+                line
+            })
+            .collect()
+    }
+
+    fn count(&mut self, record: &Record, line: u64) {
+        self.records += 1;
+        let state = record.key.state;
+        if !state_codes::is_known(&state) {
+            self.unknown_states
+                .entry(state)
+                .or_insert(UnknownStateRows {
+                    rows: 0,
+                    first_line: line,
+                })
+                .rows += 1;
+        }
+    }
+}
+
 /// Reads records from an export, streaming: one row in memory at a time.
 ///
 /// Iterating yields `Result<Record, RowError>` per data row. After a bad row
@@ -138,6 +210,7 @@ pub struct ExportReader<R> {
     row: csv::ByteRecord,
     columns: usize,
     done: bool,
+    stats: ExportStats,
 }
 
 /// The input, watched for how it ends, so that the line a row starts on can
@@ -217,7 +290,14 @@ impl<R: io::Read> ExportReader<R> {
             row,
             columns: names.len(),
             done: false,
+            stats: ExportStats::default(),
         })
+    }
+
+    /// What the rows read so far held. Read it after the last row (iterate
+    /// with `by_ref()` to keep the reader).
+    pub fn stats(&self) -> &ExportStats {
+        &self.stats
     }
 
     /// Whether the file has the optional `reporting_country` column.
@@ -290,7 +370,13 @@ impl<R: io::Read> Iterator for ExportReader<R> {
         }
         let before = self.csv.position().line();
         match next_row(&mut self.csv, &mut self.row) {
-            Ok(Some(line)) => Some(self.parse_row(line)),
+            Ok(Some(line)) => {
+                let row = self.parse_row(line);
+                if let Ok(record) = &row {
+                    self.stats.count(record, line);
+                }
+                Some(row)
+            }
             Ok(None) => {
                 self.done = true;
                 None

@@ -378,3 +378,53 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn unknown_issuing_states_are_counted_not_refused() {
+    let text = "issuing_country,document_type,document_number,status,reported_on,reference\n\
+        D,P,C01X00T47,stolen,2024-01-02,\n\
+        YUG,P,AB123,lost,1990-05-06,old\n\
+        DEU,P,C01X00T48,stolen,2024-01-02,\n\
+        YUG,P,AB124,lost,1990-05-06,\n\
+        UTO,P,L898902C3,stolen,2024-01-02,\n\
+        XYZ,P,1,stolen,2024-01-02,\n\
+        FRA,P,,stolen,2024-01-02,\n";
+    let mut reader = ExportReader::new(text.as_bytes()).unwrap();
+    let rows: Vec<_> = reader.by_ref().collect();
+    assert_eq!(rows.iter().filter(|r| r.is_ok()).count(), 6);
+    let stats = reader.stats();
+    assert_eq!(stats.records, 6);
+    assert_eq!(stats.unknown_state_rows(), 4);
+    let unknown: Vec<_> = stats
+        .unknown_states()
+        .map(|(s, u)| (s.to_string(), u.rows, u.first_line))
+        .collect();
+    assert_eq!(
+        unknown,
+        [
+            ("DEU".to_string(), 1, 4),
+            ("XYZ".to_string(), 1, 7),
+            ("YUG".to_string(), 2, 3)
+        ]
+    );
+    let lines = stats.unknown_state_lines();
+    assert_eq!(
+        lines[0],
+        "DEU: 1 row, first on line 4 (ISO 3166-1 code of Germany; ICAO code D)"
+    );
+    assert_eq!(lines[2], "YUG: 2 rows, first on line 3");
+}
+
+#[test]
+fn generated_exports_use_icao_codes_only() {
+    let bytes = write_all(sltd_export::generate::generate(20_000, 3));
+    let mut reader = ExportReader::new(&bytes[..]).unwrap();
+    assert!(reader.by_ref().all(|r| r.is_ok()));
+    assert_eq!(reader.stats().records, 20_000);
+    assert_eq!(
+        reader.stats().unknown_state_rows(),
+        0,
+        "{:?}",
+        reader.stats()
+    );
+}

@@ -409,6 +409,7 @@ impl Checkpoint {
     /// is the one it signs: the same state root and the same record count.
     pub fn check_state(&self, state_root: &Hash32, record_count: u64) -> Result<(), FeedError> {
         crate::trust::check_state_reached(
+            "checkpoint record_count",
             self.sequence,
             &self.state_root,
             self.record_count,

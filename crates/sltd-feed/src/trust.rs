@@ -135,6 +135,7 @@ pub struct ReachedState<'a> {
 /// Checks that the state reached (after the deltas, or a snapshot's
 /// records) is exactly the one signed for `sequence`: root and count.
 pub fn check_state_reached(
+    signed_in: &'static str,
     sequence: u64,
     signed_root: &Hash32,
     signed_count: u64,
@@ -150,7 +151,7 @@ pub fn check_state_reached(
     if reached.count != signed_count {
         return Err(FeedError::RecordCountMismatch {
             sequence,
-            field: "record_count",
+            field: signed_in,
             signed: signed_count,
             computed: reached.count,
         });
@@ -217,7 +218,11 @@ mod tests {
             record_count: 0,
             issued_at: NOW - 10,
             expires_at: NOW + 100,
-            delta: None,
+            delta: (sequence > 0).then(|| FileRef {
+                sequence,
+                length: 100,
+                sha256: hex(&[7; 32]),
+            }),
             snapshot: None,
         }
     }
@@ -485,14 +490,20 @@ mod tests {
             root: &root,
             count: 0,
         };
-        assert!(check_state_reached(4, &root, 0, reached).is_ok());
+        let at = "checkpoint record_count";
+        assert!(check_state_reached(at, 4, &root, 0, reached).is_ok());
         assert!(matches!(
-            check_state_reached(4, &sha256(b"other"), 0, reached),
+            check_state_reached(at, 4, &sha256(b"other"), 0, reached),
             Err(FeedError::StateRootMismatch { sequence: 4, .. })
         ));
         assert!(matches!(
-            check_state_reached(4, &root, 1, reached),
-            Err(FeedError::StateRootMismatch { .. })
+            check_state_reached(at, 4, &root, 1, reached),
+            Err(FeedError::RecordCountMismatch {
+                sequence: 4,
+                field: "checkpoint record_count",
+                signed: 1,
+                computed: 0,
+            })
         ));
     }
 

@@ -442,7 +442,7 @@ pub(crate) fn pack_state(s: &IssuingState) -> u16 {
 }
 
 #[inline]
-fn unpack_state(v: u16) -> Option<IssuingState> {
+pub(crate) fn unpack_state(v: u16) -> Option<IssuingState> {
     let (b, len) = letters_unpack(v, 3)?;
     IssuingState::from_letters(&b[..len])
 }
@@ -604,6 +604,12 @@ impl<'a> RawEntry<'a> {
             packed_number: &bytes[RECORD_FIXED_LEN + opt..RECORD_FIXED_LEN + opt + nlen],
             bytes,
         })
+    }
+
+    /// The entry's number, decoded alone.
+    #[inline]
+    pub(crate) fn number(&self) -> Option<DocumentNumber> {
+        unpack_number(usize::from(self.number_len), self.packed_number)
     }
 
     #[inline]

@@ -7,11 +7,11 @@
 //! (everything the view serves: compaction, recomputing a state hash) all
 //! follow it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use sltd_model::{DocumentKey, Query, Record};
+use sltd_model::{DocumentKey, IssuingState, Query, Record};
 
-use crate::{Entry, Index, IndexError, IndexKind};
+use crate::{ConfusableFilter, Entry, Index, IndexError, IndexKind};
 
 /// For every key any of `layers` (oldest first) holds, the entry of the
 /// newest layer holding it: a record, or a deletion that hides the older
@@ -169,6 +169,38 @@ impl<B: AsRef<[u8]>> LayeredIndex<B> {
             }
         }
         Ok(())
+    }
+
+    /// Every issuing state a record of any layer carries. A state whose last
+    /// record a segment deleted is still included: the set answers "is this
+    /// a code the data uses", for which an extra code is harmless.
+    pub fn issuing_states(&self) -> Result<BTreeSet<IssuingState>, IndexError> {
+        let mut states = self.base.issuing_states()?;
+        for seg in &self.segments {
+            states.extend(seg.issuing_states()?);
+        }
+        Ok(states)
+    }
+
+    /// The filter of every layer's record numbers (a record a segment
+    /// replaced or deleted stays in: extra numbers only cost a needless
+    /// probe, a missing one would hide a possible match).
+    pub fn confusable_filter(&self) -> Result<ConfusableFilter, IndexError> {
+        let records = self
+            .segments
+            .iter()
+            .fold(self.base.header().record_count, |n, s| {
+                n.saturating_add(s.header().record_count)
+            });
+        let mut filter =
+            ConfusableFilter::with_capacity(records).map_err(|e| IndexError::Build {
+                reason: format!("cannot allocate the confusable filter: {e}"),
+            })?;
+        self.base.fill_confusable_filter(&mut filter)?;
+        for seg in &self.segments {
+            seg.fill_confusable_filter(&mut filter)?;
+        }
+        Ok(filter)
     }
 
     /// The record for exactly `key` in the layered view.

@@ -15,6 +15,7 @@
 #![deny(unsafe_code)]
 
 mod builder;
+mod confusable;
 mod error;
 mod format;
 mod layered;
@@ -24,6 +25,7 @@ mod reader;
 pub use builder::{
     BuildOptions, BuildStats, BuiltIndex, IndexBuilder, is_leftover_temporary, write_atomically,
 };
+pub use confusable::{ConfusableFilter, FilterProbe};
 pub use error::IndexError;
 pub use format::{Entry, FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR, Header, IndexKind};
 pub use layered::{LayeredIndex, merge_layers};

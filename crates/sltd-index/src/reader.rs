@@ -1,13 +1,16 @@
 //! Reading an index: `open`, `verify` and lookups over any byte buffer.
 
+use std::collections::BTreeSet;
 use std::hint::black_box;
 
-use sltd_model::{DocumentKey, Query, Record};
+use sltd_model::{DocumentKey, IssuingState, Query, Record};
 
-use crate::IndexError;
+use crate::{ConfusableFilter, IndexError};
+
 use crate::format::{
     BUCKET_LEN, BucketHead, Entry, HEADER_LEN, Header, IndexKind, LINE, PackedNumber, RawEntry,
-    SLOTS, fingerprint, hash_number, home_bucket, slot_fingerprint, slot_offset, u64_at,
+    SLOTS, TOMBSTONE_CODE, fingerprint, hash_number, home_bucket, slot_fingerprint, slot_offset,
+    u64_at, unpack_state,
 };
 
 /// An opened index over bytes the caller owns (a `Vec<u8>`, a memory map...).
@@ -368,6 +371,94 @@ impl<B: AsRef<[u8]>> Index<B> {
                     true
                 })?;
             }
+        }
+        Ok(())
+    }
+
+    /// Calls `visit` with every stored entry's raw fields, in table order,
+    /// without decoding the rest: the one walk that load-time summaries
+    /// share.
+    fn for_each_raw(&self, mut visit: impl FnMut(&RawEntry<'_>)) -> Result<(), IndexError> {
+        let table = self.table();
+        let records = self.records();
+        for b in 0..self.header.bucket_count as usize {
+            let at = b * BUCKET_LEN;
+            let corrupt = |what| IndexError::Corrupt {
+                what,
+                offset: (HEADER_LEN + at) as u64,
+            };
+            let bucket = table
+                .get(at..at + BUCKET_LEN)
+                .ok_or_else(|| corrupt("bucket bounds"))?;
+            let head =
+                BucketHead::decode(u64_at(bucket, 0)).ok_or_else(|| corrupt("bucket header"))?;
+            for i in 0..head.count {
+                let off = (head.base as usize).saturating_add(slot_offset(bucket, i));
+                let raw = records
+                    .get(off..)
+                    .and_then(RawEntry::parse)
+                    .ok_or_else(|| corrupt("record bounds"))?;
+                visit(&raw);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every issuing state that a record of this file carries (deletions
+    /// are not counted). One pass over the table and the records, reading
+    /// only each entry's packed state: cheap enough to run at every load, a
+    /// small fraction of [`verify`](Self::verify).
+    pub fn issuing_states(&self) -> Result<BTreeSet<IssuingState>, IndexError> {
+        // One bit per packed state code (15 bits).
+        let mut seen = vec![0u64; (1 << 15) / 64];
+        self.for_each_raw(|raw| {
+            if raw.status != TOMBSTONE_CODE {
+                let code = usize::from(raw.state);
+                seen[code / 64] |= 1 << (code % 64);
+            }
+        })?;
+        let mut states = BTreeSet::new();
+        for (w, &word) in seen.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let code = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let state = unpack_state(code as u16).ok_or(IndexError::Corrupt {
+                    what: "record issuing state",
+                    offset: self.header.records_offset,
+                })?;
+                states.insert(state);
+            }
+        }
+        Ok(states)
+    }
+
+    /// Adds the number of every record of this file (not deletions) to
+    /// `filter`.
+    pub fn fill_confusable_filter(&self, filter: &mut ConfusableFilter) -> Result<(), IndexError> {
+        // In chunks small enough to stay in cache, each inserted in line
+        // order.
+        const CHUNK: usize = 1 << 16;
+        let mut bad = false;
+        let mut chunk = Vec::with_capacity(CHUNK);
+        self.for_each_raw(|raw| {
+            if raw.status != TOMBSTONE_CODE {
+                match raw.number() {
+                    Some(n) => chunk.push(n),
+                    None => bad = true,
+                }
+                if chunk.len() == CHUNK {
+                    filter.insert_many(&chunk);
+                    chunk.clear();
+                }
+            }
+        })?;
+        filter.insert_many(&chunk);
+        if bad {
+            return Err(IndexError::Corrupt {
+                what: "record number",
+                offset: self.header.records_offset,
+            });
         }
         Ok(())
     }

@@ -22,6 +22,13 @@ pub enum ModelError {
     StateTooLong { len: usize },
     /// The issuing state has a character other than a letter.
     InvalidStateChar { ch: char },
+    /// The issuing state is not an ICAO 9303 code and no record of the data
+    /// set carries it, so it would match nothing; `suggestion` is the code
+    /// meant when the text names a state or is its ISO 3166-1 code.
+    UnknownState {
+        given: String,
+        suggestion: Option<&'static crate::state_codes::StateCode>,
+    },
     /// The document type is empty.
     EmptyType,
     /// The document type is longer than two characters.
@@ -62,6 +69,20 @@ impl fmt::Display for ModelError {
             InvalidStateChar { ch } => write!(
                 f,
                 "issuing state contains {ch:?}; an ICAO code has only letters A-Z, padded with '<'"
+            ),
+            UnknownState {
+                given,
+                suggestion: Some(code),
+            } => write!(
+                f,
+                "{given:?} is not an ICAO 9303 issuing state code; did you mean {code}?"
+            ),
+            UnknownState {
+                given,
+                suggestion: None,
+            } => write!(
+                f,
+                "{given:?} is not an ICAO 9303 issuing state code and no record in the data set carries it; give the ICAO code (e.g. D for Germany, FRA, GBR, UTO)"
             ),
             EmptyType => write!(f, "document type is empty"),
             TypeTooLong { len } => write!(

@@ -11,8 +11,10 @@
 mod error;
 mod key;
 pub mod mrz;
+pub mod possible;
 mod query;
 mod record;
+pub mod state_codes;
 
 pub use error::ModelError;
 pub use key::{

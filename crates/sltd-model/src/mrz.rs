@@ -157,12 +157,19 @@ pub struct Mrz {
     pub secondary_identifier: String,
     /// Every check digit of the format, in the order they appear.
     pub check_digits: Vec<CheckDigit>,
+    /// Whether the text had lower-case letters, read as upper case.
+    pub upper_cased: bool,
 }
 
 impl Mrz {
     /// Parses MRZ text: the lines separated by line breaks (or any white
     /// space), or concatenated into one string. Surrounding white space is
     /// ignored.
+    ///
+    /// Lower-case ASCII letters are read as upper case and
+    /// [`upper_cased`](Mrz::upper_cased) is set: a document reader never
+    /// produces them, but MRZ text pasted from a document or typed by hand
+    /// may have them.
     pub fn parse(text: &str) -> Result<Mrz, MrzError> {
         parse(text)
     }
@@ -175,6 +182,32 @@ impl Mrz {
     /// The check digit covering `field`, if the format has one.
     pub fn check_digit(&self, field: CheckDigitField) -> Option<&CheckDigit> {
         self.check_digits.iter().find(|c| c.field == field)
+    }
+
+    /// Whether the document number check digit of this MRZ agrees with
+    /// `number` in place of the number read: the characters read are
+    /// replaced one for one, fillers kept where they were. False when
+    /// `number` has another length. Possible matches use it to rank the
+    /// candidates that would make a failed check digit right.
+    pub fn number_check_digit_agrees(&self, number: &DocumentNumber) -> bool {
+        let Some(cd) = self.check_digit(CheckDigitField::DocumentNumber) else {
+            return false;
+        };
+        let mut candidate = number.as_bytes().iter();
+        let mut raw = Vec::with_capacity(self.document_number_raw.len());
+        for b in self.document_number_raw.bytes() {
+            if b == b'<' {
+                raw.push(b);
+            } else if let Some(&c) = candidate.next() {
+                raw.push(c);
+            } else {
+                return false;
+            }
+        }
+        if candidate.next().is_some() {
+            return false;
+        }
+        check_digit_parts(&[&raw]).is_some_and(|d| char::from(d) == cd.found)
     }
 
     /// The exact lookup this document asks for: its number, issuing state
@@ -201,13 +234,8 @@ impl FromStr for Mrz {
 pub enum MrzError {
     /// Nothing but white space.
     Empty,
-    /// A lower-case letter. Positions are 1-based within the line as given.
-    LowerCase {
-        line: usize,
-        position: usize,
-        ch: char,
-    },
-    /// A character outside `A-Z`, `0-9` and `<`.
+    /// A character outside `A-Z`, `0-9` and `<` (lower-case `a-z` are read
+    /// as upper case). Positions are 1-based within the line as given.
     InvalidChar {
         line: usize,
         position: usize,
@@ -231,10 +259,6 @@ impl fmt::Display for MrzError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MrzError::Empty => write!(f, "MRZ text is empty; {EXPECTED_SHAPES}"),
-            MrzError::LowerCase { line, position, ch } => write!(
-                f,
-                "MRZ text must be upper case: found {ch:?} at line {line}, position {position}"
-            ),
             MrzError::InvalidChar { line, position, ch } => write!(
                 f,
                 "MRZ text may contain only A-Z, 0-9 and '<': found {ch:?} at line {line}, position {position}"
@@ -312,6 +336,14 @@ pub fn check_digit(data: &str) -> Option<char> {
 
 /// Reads MRZ text; see [`Mrz::parse`].
 pub fn parse(text: &str) -> Result<Mrz, MrzError> {
+    let upper_cased = text.bytes().any(|b| b.is_ascii_lowercase());
+    let upper;
+    let text = if upper_cased {
+        upper = text.to_ascii_uppercase();
+        upper.as_str()
+    } else {
+        text
+    };
     let lines: Vec<&str> = text.split_whitespace().collect();
     if lines.is_empty() {
         return Err(MrzError::Empty);
@@ -319,9 +351,6 @@ pub fn parse(text: &str) -> Result<Mrz, MrzError> {
     for (li, line) in lines.iter().enumerate() {
         for (pi, ch) in line.chars().enumerate() {
             let (line, position) = (li + 1, pi + 1);
-            if ch.is_ascii_lowercase() {
-                return Err(MrzError::LowerCase { line, position, ch });
-            }
             if !(ch.is_ascii_uppercase() || ch.is_ascii_digit() || ch == '<') {
                 return Err(MrzError::InvalidChar { line, position, ch });
             }
@@ -363,10 +392,12 @@ pub fn parse(text: &str) -> Result<Mrz, MrzError> {
             line_len,
         });
     };
-    match format {
+    let mut mrz = match format {
         MrzFormat::Td1 => parse_td1(rows[0], rows[1], rows[2]),
         _ => parse_two_line(format, rows[0], rows[1]),
-    }
+    }?;
+    mrz.upper_cased = upper_cased;
+    Ok(mrz)
 }
 
 fn text_of(bytes: &[u8]) -> String {
@@ -498,6 +529,7 @@ fn parse_td1(l1: &[u8], l2: &[u8], l3: &[u8]) -> Result<Mrz, MrzError> {
         primary_identifier: primary,
         secondary_identifier: secondary,
         check_digits,
+        upper_cased: false,
     })
 }
 
@@ -561,6 +593,7 @@ fn parse_two_line(format: MrzFormat, l1: &[u8], l2: &[u8]) -> Result<Mrz, MrzErr
         primary_identifier: primary,
         secondary_identifier: secondary,
         check_digits,
+        upper_cased: false,
     })
 }
 
@@ -893,17 +926,52 @@ mod tests {
     }
 
     #[test]
-    fn lower_case_is_an_error() {
-        let err = parse(&TD3.join("\n").to_lowercase()).unwrap_err();
-        assert_eq!(
-            err,
-            MrzError::LowerCase {
-                line: 1,
-                position: 1,
-                ch: 'p'
-            }
+    fn lower_case_is_read_as_upper_case() {
+        let upper = parse(&TD3.join("\n")).unwrap();
+        assert!(!upper.upper_cased);
+        for text in [
+            TD3.join("\n").to_lowercase(),
+            format!("{}\n{}", TD3[0], TD3[1].replacen('C', "c", 1)),
+        ] {
+            let m = parse(&text).unwrap();
+            assert!(m.upper_cased, "{text}");
+            assert_eq!(m.document_number, upper.document_number);
+            assert_eq!(m.check_digits, upper.check_digits);
+            assert_eq!(m.primary_identifier, upper.primary_identifier);
+        }
+        // Only ASCII letters are folded: anything else is still refused.
+        let err = parse(&TD3.join("\n").replacen('E', "é", 1)).unwrap_err();
+        assert!(
+            matches!(err, MrzError::InvalidChar { ch: 'é', .. }),
+            "{err:?}"
         );
-        assert!(err.to_string().contains("MRZ text must be upper case"));
+    }
+
+    #[test]
+    fn number_check_digit_agreement() {
+        let m = parse(&TD3.join("\n")).unwrap();
+        let n = |s: &str| DocumentNumber::normalise(s).unwrap();
+        assert!(m.number_check_digit_agrees(&n("L898902C3")));
+        // One substitution changes the check digit unless both characters
+        // have the same value modulo 10: 3 (3) and A (10) do not, 3 and D
+        // (13) do.
+        assert!(!m.number_check_digit_agrees(&n("L898902CA")));
+        assert!(m.number_check_digit_agrees(&n("L898902CD")));
+        assert!(!m.number_check_digit_agrees(&n("L898902C")));
+        assert!(!m.number_check_digit_agrees(&n("L898902C33")));
+        // The 8-character number of the older TD3 keeps its filler.
+        let old = parse(&OLD_TD3.join("\n")).unwrap();
+        assert!(old.number_check_digit_agrees(&n("L898902C")));
+        assert!(!old.number_check_digit_agrees(&n("L898902G")));
+        // A misread number whose check digit fails: the right number agrees.
+        let misread = TD3[1].replacen("L898902C3", "L89B902C3", 1);
+        let bad = parse(&format!("{}\n{misread}", TD3[0])).unwrap();
+        assert!(
+            !bad.check_digit(CheckDigitField::DocumentNumber)
+                .unwrap()
+                .valid
+        );
+        assert!(bad.number_check_digit_agrees(&n("L898902C3")));
     }
 
     #[test]

@@ -2,8 +2,15 @@
 //! who asked (certificate subject, peer address, request id), what was
 //! asked, which record answered and from which data set.
 //!
-//! Only hits are written. A miss is a traveller with a clean document: its
-//! number is never written anywhere, here or in the logs.
+//! A NO_HIT that offered possible matches is written too, as its own event
+//! (`"event": "possible_match"`, with `possible_matches` and no `matches`):
+//! an officer was shown a listed record and may act on it, so who was shown
+//! which record belongs on record; and a separate event name means no reader
+//! of the log counts it as a hit. Such an event holds the queried number,
+//! which is one character or the issuing state away from a listed one.
+//!
+//! Nothing else is written. A plain miss is a traveller with a clean
+//! document: its number is never written anywhere, here or in the logs.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -13,6 +20,8 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use serde::Serialize;
+use sltd_model::possible::{PossibleMatch, PossibleMatchReason};
+use sltd_model::state_codes::StateNote;
 use sltd_model::{Query, Record};
 
 use crate::dataset::DatasetMeta;
@@ -40,11 +49,12 @@ pub struct AuditLog {
     sink: Mutex<Sink>,
 }
 
-/// One hit, as written.
+/// One hit, or one NO_HIT with possible matches, as written.
 #[derive(Serialize, Debug)]
 pub struct AuditEvent<'a> {
     /// RFC 3339, UTC.
     pub time: String,
+    /// `hit` or `possible_match`.
     pub event: &'static str,
     pub rpc: &'static str,
     /// The client's certificate subject under mutual TLS; null otherwise.
@@ -52,7 +62,11 @@ pub struct AuditEvent<'a> {
     pub peer: Option<SocketAddr>,
     pub request_id: &'a str,
     pub query: AuditQuery,
+    /// The exact matches of a hit; empty for a possible match.
     pub matches: Vec<AuditMatch>,
+    /// The records offered with a NO_HIT; absent from a hit.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub possible_matches: Vec<AuditPossibleMatch>,
     pub dataset: AuditDataset<'a>,
 }
 
@@ -64,6 +78,10 @@ pub struct AuditQuery {
     pub issuing_country: Option<String>,
     pub document_type: Option<String>,
     pub from_mrz: bool,
+    /// The issuing country as given, when the lookup used another code (an
+    /// ISO 3166-1 code mapped to its ICAO code).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuing_country_given: Option<String>,
 }
 
 #[derive(Serialize, Debug)]
@@ -76,6 +94,16 @@ pub struct AuditMatch {
     pub reference: String,
 }
 
+/// A record offered as a possible match, and why.
+#[derive(Serialize, Debug)]
+pub struct AuditPossibleMatch {
+    #[serde(flatten)]
+    pub record: AuditMatch,
+    /// `confusable_character` or `other_issuing_country`.
+    pub reason: &'static str,
+    pub explanation: String,
+}
+
 #[derive(Serialize, Debug)]
 pub struct AuditDataset<'a> {
     pub sequence: u64,
@@ -83,12 +111,28 @@ pub struct AuditDataset<'a> {
 }
 
 impl AuditQuery {
-    pub fn new(query: &Query, from_mrz: bool) -> Self {
+    pub fn new(query: &Query, from_mrz: bool, note: Option<&StateNote>) -> Self {
         Self {
             document_number: query.number.to_string(),
             issuing_country: query.state.map(|s| s.to_string()),
             document_type: query.doc_type.map(|t| t.to_string()),
             from_mrz,
+            issuing_country_given: note
+                .filter(|n| n.given != n.used)
+                .map(|n| n.given.to_string()),
+        }
+    }
+}
+
+impl AuditPossibleMatch {
+    pub fn new(p: &PossibleMatch) -> Self {
+        Self {
+            record: AuditMatch::new(&p.record),
+            reason: match p.reason {
+                PossibleMatchReason::ConfusableCharacter { .. } => "confusable_character",
+                PossibleMatchReason::OtherIssuingState { .. } => "other_issuing_country",
+            },
+            explanation: p.to_string(),
         }
     }
 }

@@ -16,13 +16,17 @@ use std::path::{Path, PathBuf};
 pub use sltd_datadir::FileStamp;
 use sltd_feed::freshness::{Freshness, FreshnessPolicy, age_seconds};
 use sltd_index::{IndexError, LayeredIndex, MapOptions, SharedMmap, open_file};
-use sltd_model::{Query, Record};
+use sltd_model::{DocumentNumber, IssuingState, Query, Record};
+
+use crate::summary::DatasetSummary;
 
 /// An opened, resident, verified data set and what answers say about it.
 #[derive(Debug)]
 pub struct Dataset {
     index: LayeredIndex<SharedMmap>,
     meta: DatasetMeta,
+    /// The issuing states its records carry and the confusable filter.
+    summary: DatasetSummary,
 }
 
 /// What answers and metrics report about a data set.
@@ -62,7 +66,26 @@ impl Dataset {
     /// Wraps an opened index. Call only with an index whose every file has
     /// passed `verify()`: the daemon serves it as is.
     pub fn new(index: LayeredIndex<SharedMmap>, meta: DatasetMeta) -> Self {
-        Self { index, meta }
+        // A pass over each file not already summarised for another data
+        // set (a generation keeps its base): off the request path, like the
+        // verify before it.
+        let summary = DatasetSummary::of(&index);
+        Self {
+            index,
+            meta,
+            summary,
+        }
+    }
+
+    /// Whether a query for `number` may have possible matches here; false
+    /// means certainly none, so the candidates need not be probed.
+    pub fn may_have_possible_matches(&self, number: &DocumentNumber) -> bool {
+        self.summary.may_have_possible_matches(number)
+    }
+
+    /// Whether a record of this data set carries `state`.
+    pub fn has_issuing_state(&self, state: &IssuingState) -> bool {
+        self.summary.has_issuing_state(state)
     }
 
     pub fn meta(&self) -> &DatasetMeta {

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod recent;
 mod service;
 mod status_page;
+mod summary;
 mod tls;
 
 use std::fmt;

@@ -136,6 +136,7 @@ const VERDICTS: [VerdictLabel; 3] = [
 pub struct Metrics {
     registry: Registry,
     checks: [[Counter; 3]; 3],
+    possible_match_checks: [Counter; 3],
     latency: [Histogram; 4],
     errors: Family<ErrorLabels, Counter>,
     batch_size: Histogram,
@@ -196,6 +197,14 @@ impl Metrics {
         );
         let mut latency_registry = Registry::default();
         latency_registry.register("latency", "", latency_family.clone());
+        let possible_family = Family::<RpcLabels, Counter>::default();
+        let possible_match_checks =
+            CHECK_RPCS.map(|rpc| possible_family.get_or_create(&RpcLabels { rpc }).clone());
+        registry.register(
+            "possible_match_checks",
+            "NO_HIT answers that offered possible matches, by RPC (never hits; also counted as no_hit in sltd_checks)",
+            possible_family,
+        );
         registry.register(
             "rpc_duration_seconds",
             "Time to answer a call (a stream: each message), by RPC",
@@ -287,6 +296,7 @@ impl Metrics {
             latency_registry,
             registry,
             checks,
+            possible_match_checks,
             latency,
             errors,
             batch_size,
@@ -312,6 +322,15 @@ impl Metrics {
             && let Some(row) = self.checks.get(rpc as usize)
         {
             row[verdict as usize].inc_by(n);
+        }
+    }
+
+    /// Counts `n` NO_HIT answers that offered possible matches.
+    pub fn possible_match_checks(&self, rpc: Rpc, n: u64) {
+        if n > 0
+            && let Some(c) = self.possible_match_checks.get(rpc as usize)
+        {
+            c.inc_by(n);
         }
     }
 

@@ -13,7 +13,9 @@ use std::time::Instant;
 use sltd_feed::freshness::Freshness;
 use sltd_feed::now_unix as unix_now;
 use sltd_model::mrz::{self, Mrz, MrzFormat};
-use sltd_model::{DocumentNumber, DocumentType, IssuingState, ModelError, Query, Record, Status};
+use sltd_model::possible::{self, PossibleMatch, PossibleMatchReason};
+use sltd_model::state_codes::{self, ResolvedState, StateNote, StateNoteKind};
+use sltd_model::{DocumentNumber, DocumentType, ModelError, Query, Record, Status};
 use sltd_proto::v1 as pb;
 use sltd_proto::v1::check_request::Query as PbQuery;
 use tokio_stream::{Stream, StreamExt};
@@ -21,7 +23,9 @@ use tonic::transport::CertificateDer;
 use tonic::{Request, Response};
 
 use crate::Daemon;
-use crate::audit::{AuditDataset, AuditEvent, AuditMatch, AuditQuery, now_rfc3339};
+use crate::audit::{
+    AuditDataset, AuditEvent, AuditMatch, AuditPossibleMatch, AuditQuery, now_rfc3339,
+};
 use crate::dataset::Dataset;
 use crate::metrics::{Rpc, VerdictLabel};
 
@@ -34,6 +38,48 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 pub(crate) struct ParsedQuery {
     pub(crate) query: Query,
     pub(crate) mrz: Option<Mrz>,
+    /// The request's `include_possible_matches`; unset means the RPC's
+    /// default.
+    pub(crate) include_possible_matches: Option<bool>,
+    /// How the issuing state was taken, once [`resolve_state`] has run.
+    pub(crate) note: Option<StateNote>,
+    /// What [`resolve_state`] decided, when the query has a state.
+    pub(crate) resolved: Option<ResolvedState>,
+}
+
+impl ParsedQuery {
+    /// The lookup to run (by number alone when two states answer).
+    pub(crate) fn probe(&self) -> Query {
+        self.resolved.map_or(self.query, |r| r.probe(&self.query))
+    }
+
+    /// Whether a record the probe found answers the query.
+    pub(crate) fn answers(&self, record: &Record) -> bool {
+        self.resolved.map_or_else(
+            || self.query.matches(record),
+            |r| r.answers(&self.query, record),
+        )
+    }
+}
+
+/// Decides the state the lookup uses, against the data set that will
+/// answer (a code outside ICAO 9303 is accepted when the data carries it).
+/// The error names the field.
+pub(crate) fn resolve_state(parsed: &mut ParsedQuery, ds: &Dataset) -> Result<(), String> {
+    let Some(given) = parsed.query.state else {
+        return Ok(());
+    };
+    let field = if parsed.mrz.is_some() {
+        "mrz: issuing state"
+    } else {
+        "document.issuing_country"
+    };
+    let resolved = state_codes::resolve(given, |s| ds.has_issuing_state(s))
+        .map_err(|e| format!("{field}: {e}"))?;
+    parsed.query.state = Some(resolved.state);
+    parsed.note = resolved.note;
+    parsed.resolved = Some(resolved);
+    Ok(())
 }
 
 /// Parses a request with the model's rules. The error names the field and
@@ -51,12 +97,21 @@ pub(crate) fn parse_request(req: &pb::CheckRequest) -> Result<ParsedQuery, Strin
             "query is not set: set `document` (its `number`, optionally `issuing_country` and `document_type`) or `mrz`"
                 .to_string(),
         ),
-        Some(PbQuery::Document(doc)) => parse_document(doc).map(|query| ParsedQuery { query, mrz: None }),
+        Some(PbQuery::Document(doc)) => parse_document(doc).map(|query| ParsedQuery {
+            query,
+            mrz: None,
+            include_possible_matches: req.include_possible_matches,
+            note: None,
+            resolved: None,
+        }),
         Some(PbQuery::Mrz(text)) => {
             let parsed = mrz::parse(text).map_err(|e| format!("mrz: {e}"))?;
             Ok(ParsedQuery {
                 query: parsed.query(),
                 mrz: Some(parsed),
+                include_possible_matches: req.include_possible_matches,
+                note: None,
+                resolved: None,
             })
         }
     }
@@ -85,7 +140,7 @@ fn parse_document(doc: &pb::Document) -> Result<Query, String> {
         None
     } else {
         Some(
-            IssuingState::normalise(&doc.issuing_country)
+            state_codes::normalise_query_state(&doc.issuing_country)
                 .map_err(|e| field_error("document.issuing_country", e, "UTO, D or FRA"))?,
         )
     };
@@ -154,7 +209,52 @@ fn mrz_to_proto(m: &Mrz) -> pb::MrzResult {
             })
             .collect(),
         check_digits_valid: m.all_check_digits_valid(),
-        upper_cased: false,
+        upper_cased: m.upper_cased,
+    }
+}
+
+pub(crate) fn possible_to_proto(p: &PossibleMatch) -> pb::PossibleMatch {
+    let explanation = p.to_string();
+    let record = Some(record_to_proto(&p.record));
+    match p.reason {
+        PossibleMatchReason::ConfusableCharacter {
+            position,
+            query_char,
+            record_char,
+            fixes_check_digit,
+        } => pb::PossibleMatch {
+            record,
+            reason: pb::PossibleMatchReason::ConfusableCharacter as i32,
+            position: u32::try_from(position).unwrap_or(u32::MAX),
+            query_character: query_char.to_string(),
+            record_character: record_char.to_string(),
+            fixes_check_digit,
+            explanation,
+        },
+        PossibleMatchReason::OtherIssuingState { .. } => pb::PossibleMatch {
+            record,
+            reason: pb::PossibleMatchReason::OtherIssuingCountry as i32,
+            position: 0,
+            query_character: String::new(),
+            record_character: String::new(),
+            fixes_check_digit: false,
+            explanation,
+        },
+    }
+}
+
+fn note_to_proto(n: &StateNote) -> pb::IssuingCountryNote {
+    let kind = match n.kind {
+        StateNoteKind::IsoCodeMapped => pb::IssuingCountryNoteKind::IsoCodeMapped,
+        StateNoteKind::FoundOnlyInData => pb::IssuingCountryNoteKind::FoundOnlyInData,
+    };
+    pb::IssuingCountryNote {
+        kind: kind as i32,
+        given: n.given.to_string(),
+        used: n.used.to_string(),
+        name: n.code.map(|c| c.name().to_string()).unwrap_or_default(),
+        explanation: n.to_string(),
+        given_also_used: n.given_also_used,
     }
 }
 
@@ -221,6 +321,8 @@ struct VerdictCounts {
     hit: u64,
     no_hit: u64,
     invalid: u64,
+    /// NO_HIT answers that offered possible matches (also in `no_hit`).
+    with_possible_matches: u64,
 }
 
 impl VerdictCounts {
@@ -229,13 +331,42 @@ impl VerdictCounts {
         m.check_n(rpc, VerdictLabel::Hit, self.hit);
         m.check_n(rpc, VerdictLabel::NoHit, self.no_hit);
         m.check_n(rpc, VerdictLabel::InvalidQuery, self.invalid);
+        m.possible_match_checks(rpc, self.with_possible_matches);
     }
 }
 
 /// One item's outcome before it becomes a response.
 enum Outcome {
-    Answered(Vec<Record>),
+    /// The exact matches, or else the possible matches (empty when none were
+    /// asked for or found).
+    Answered {
+        matches: Vec<Record>,
+        possible: Vec<PossibleMatch>,
+    },
     Invalid(String),
+}
+
+/// Whether an RPC offers possible matches when the request does not say:
+/// a unary Check does (an officer at a desk), batch and stream items do not
+/// (manifests of hundreds of documents, read by software).
+fn wants_possible_matches(rpc: Rpc, parsed: &ParsedQuery) -> bool {
+    parsed
+        .include_possible_matches
+        .unwrap_or(matches!(rpc, Rpc::Check))
+}
+
+/// The possible matches of a query that had no exact match, in one batched
+/// lookup, unless the data set's filter rules them out.
+fn find_possible(
+    ds: &Dataset,
+    parsed: &ParsedQuery,
+) -> Result<Vec<PossibleMatch>, sltd_index::IndexError> {
+    if !ds.may_have_possible_matches(&parsed.query.number) {
+        return Ok(Vec::new());
+    }
+    possible::possible_matches(&parsed.query, parsed.mrz.as_ref(), |probes, on_match| {
+        ds.lookup_batch(probes, on_match)
+    })
 }
 
 /// The gRPC service; cheap to clone.
@@ -249,13 +380,19 @@ impl LookupService {
         Self { daemon }
     }
 
-    fn audit_hit(
+    /// Writes a hit (`matches`) or, as its own event, the possible matches
+    /// offered with a NO_HIT (`possible`): an officer may act on either, so
+    /// both are on record, and a reader of the log never takes one for the
+    /// other.
+    #[allow(clippy::too_many_arguments)]
+    fn audit(
         &self,
         rpc: Rpc,
         caller: &Caller,
         request_id: &str,
         parsed: &ParsedQuery,
         matches: &[Record],
+        possible: &[PossibleMatch],
         ds: &Dataset,
     ) {
         let rpc_name = match rpc {
@@ -266,13 +403,18 @@ impl LookupService {
         };
         let event = AuditEvent {
             time: now_rfc3339(),
-            event: "hit",
+            event: if matches.is_empty() {
+                "possible_match"
+            } else {
+                "hit"
+            },
             rpc: rpc_name,
             client: caller.identity(),
             peer: caller.peer,
             request_id,
-            query: AuditQuery::new(&parsed.query, parsed.mrz.is_some()),
+            query: AuditQuery::new(&parsed.query, parsed.mrz.is_some(), parsed.note.as_ref()),
             matches: matches.iter().map(AuditMatch::new).collect(),
+            possible_matches: possible.iter().map(AuditPossibleMatch::new).collect(),
             dataset: AuditDataset::new(ds.meta()),
         };
         if let Err(e) = self.daemon.audit.write(&event) {
@@ -284,7 +426,7 @@ impl LookupService {
     }
 
     /// Builds the response for one answered or refused item, counting it in
-    /// `counts` and auditing a hit.
+    /// `counts` and auditing a hit or the possible matches offered.
     #[allow(clippy::too_many_arguments)]
     fn respond(
         &self,
@@ -298,6 +440,7 @@ impl LookupService {
         counts: &mut VerdictCounts,
     ) -> pb::CheckResponse {
         let mrz = parsed.and_then(|p| p.mrz.as_ref()).map(mrz_to_proto);
+        let issuing_country_note = parsed.and_then(|p| p.note.as_ref()).map(note_to_proto);
         let dataset = with_dataset.then(|| self.daemon.dataset_info(ds));
         match outcome {
             Outcome::Invalid(error) => {
@@ -313,8 +456,14 @@ impl LookupService {
                     issuing_country_note: None,
                 }
             }
-            Outcome::Answered(records) if records.is_empty() => {
+            Outcome::Answered { matches, possible } if matches.is_empty() => {
                 counts.no_hit += 1;
+                if !possible.is_empty() {
+                    counts.with_possible_matches += 1;
+                    if let Some(p) = parsed {
+                        self.audit(rpc, caller, &request_id, p, &[], &possible, ds);
+                    }
+                }
                 pb::CheckResponse {
                     request_id,
                     verdict: pb::Verdict::NoHit as i32,
@@ -322,24 +471,24 @@ impl LookupService {
                     mrz,
                     dataset,
                     error: String::new(),
-                    possible_matches: Vec::new(),
-                    issuing_country_note: None,
+                    possible_matches: possible.iter().map(possible_to_proto).collect(),
+                    issuing_country_note,
                 }
             }
-            Outcome::Answered(records) => {
+            Outcome::Answered { matches, .. } => {
                 counts.hit += 1;
                 if let Some(p) = parsed {
-                    self.audit_hit(rpc, caller, &request_id, p, &records, ds);
+                    self.audit(rpc, caller, &request_id, p, &matches, &[], ds);
                 }
                 pb::CheckResponse {
                     request_id,
                     verdict: pb::Verdict::Hit as i32,
-                    matches: records.iter().map(record_to_proto).collect(),
+                    matches: matches.iter().map(record_to_proto).collect(),
                     mrz,
                     dataset,
                     error: String::new(),
                     possible_matches: Vec::new(),
-                    issuing_country_note: None,
+                    issuing_country_note,
                 }
             }
         }
@@ -355,15 +504,10 @@ impl LookupService {
         let start = Instant::now();
         let loaded = self.daemon.current().ok_or_else(unavailable)?;
         let ds = &loaded.dataset;
-        let parsed = parse_request(&req);
+        let parsed = parse_request(&req).and_then(|mut p| resolve_state(&mut p, ds).map(|()| p));
         let outcome = match &parsed {
             Err(e) => Outcome::Invalid(e.clone()),
-            Ok(p) => {
-                let mut found = Vec::new();
-                ds.lookup(&p.query, &mut found)
-                    .map_err(|e| self.internal(rpc, e))?;
-                Outcome::Answered(found)
-            }
+            Ok(p) => self.answer(rpc, ds, p)?,
         };
         let mut counts = VerdictCounts::default();
         let resp = self.respond(
@@ -381,6 +525,28 @@ impl LookupService {
             .metrics
             .latency(rpc, start.elapsed().as_secs_f64());
         Ok(resp)
+    }
+
+    /// Looks one query up: its exact matches, or else its possible matches
+    /// when the request (or the RPC's default) asks for them.
+    fn answer(
+        &self,
+        rpc: Rpc,
+        ds: &Dataset,
+        parsed: &ParsedQuery,
+    ) -> Result<Outcome, tonic::Status> {
+        let mut matches = Vec::new();
+        ds.lookup(&parsed.probe(), &mut matches)
+            .map_err(|e| self.internal(rpc, e))?;
+        if parsed.resolved.is_some_and(|r| r.also.is_some()) {
+            matches.retain(|r| parsed.answers(r));
+        }
+        let possible = if matches.is_empty() && wants_possible_matches(rpc, parsed) {
+            find_possible(ds, parsed).map_err(|e| self.internal(rpc, e))?
+        } else {
+            Vec::new()
+        };
+        Ok(Outcome::Answered { matches, possible })
     }
 
     fn internal(&self, rpc: Rpc, e: sltd_index::IndexError) -> tonic::Status {
@@ -409,15 +575,13 @@ impl pb::lookup_server::Lookup for LookupService {
         let start = Instant::now();
         let caller = Caller::of(&request);
         let req = request.into_inner();
-        let parsed = match parse_request(&req) {
-            Ok(p) => p,
-            Err(msg) => {
-                let m = &self.daemon.metrics;
-                m.check(Rpc::Check, VerdictLabel::InvalidQuery);
-                m.error(Rpc::Check, tonic::Code::InvalidArgument);
-                return Err(tonic::Status::invalid_argument(msg));
-            }
+        let invalid = |msg: String| {
+            let m = &self.daemon.metrics;
+            m.check(Rpc::Check, VerdictLabel::InvalidQuery);
+            m.error(Rpc::Check, tonic::Code::InvalidArgument);
+            tonic::Status::invalid_argument(msg)
         };
+        let mut parsed = parse_request(&req).map_err(invalid)?;
         let Some(loaded) = self.daemon.current() else {
             self.daemon
                 .metrics
@@ -425,16 +589,15 @@ impl pb::lookup_server::Lookup for LookupService {
             return Err(unavailable());
         };
         let ds = &loaded.dataset;
-        let mut found = Vec::new();
-        ds.lookup(&parsed.query, &mut found)
-            .map_err(|e| self.internal(Rpc::Check, e))?;
+        resolve_state(&mut parsed, ds).map_err(invalid)?;
+        let outcome = self.answer(Rpc::Check, ds, &parsed)?;
         let mut counts = VerdictCounts::default();
         let resp = self.respond(
             Rpc::Check,
             &caller,
             req.request_id,
             Some(&parsed),
-            Outcome::Answered(found),
+            outcome,
             ds,
             true,
             &mut counts,
@@ -468,30 +631,52 @@ impl pb::lookup_server::Lookup for LookupService {
             return Err(unavailable());
         };
         let ds = &loaded.dataset;
-        let parsed: Vec<Result<ParsedQuery, String>> = queries.iter().map(parse_request).collect();
+        let parsed: Vec<Result<ParsedQuery, String>> = queries
+            .iter()
+            .map(|q| parse_request(q).and_then(|mut p| resolve_state(&mut p, ds).map(|()| p)))
+            .collect();
         // Only the valid queries go to the index, in one batched pass that
         // prefetches across them; `owner` maps them back to their items.
         let mut lookups = Vec::with_capacity(queries.len());
         let mut owner = Vec::with_capacity(queries.len());
         for (i, p) in parsed.iter().enumerate() {
             if let Ok(p) = p {
-                lookups.push(p.query);
+                lookups.push(p.probe());
                 owner.push(i);
             }
         }
         let mut found: Vec<Vec<Record>> = vec![Vec::new(); queries.len()];
-        ds.lookup_batch(&lookups, |i, r| found[owner[i]].push(r))
-            .map_err(|e| self.internal(Rpc::CheckBatch, e))?;
+        ds.lookup_batch(&lookups, |i, r| {
+            let item = owner[i];
+            if parsed[item].as_ref().is_ok_and(|p| p.answers(&r)) {
+                found[item].push(r);
+            }
+        })
+        .map_err(|e| self.internal(Rpc::CheckBatch, e))?;
         let mut counts = VerdictCounts::default();
+        // Possible matches only for the misses that asked for them; each
+        // takes its own batched lookup.
+        let mut outcomes = Vec::with_capacity(queries.len());
+        for (p, matches) in parsed.iter().zip(found) {
+            outcomes.push(match p {
+                Err(e) => Outcome::Invalid(e.clone()),
+                Ok(p) => {
+                    let possible =
+                        if matches.is_empty() && wants_possible_matches(Rpc::CheckBatch, p) {
+                            find_possible(ds, p).map_err(|e| self.internal(Rpc::CheckBatch, e))?
+                        } else {
+                            Vec::new()
+                        };
+                    Outcome::Answered { matches, possible }
+                }
+            });
+        }
         let results = queries
             .into_iter()
             .zip(parsed)
-            .zip(found)
-            .map(|((req, parsed), records)| {
-                let (p, outcome) = match &parsed {
-                    Ok(p) => (Some(p), Outcome::Answered(records)),
-                    Err(e) => (None, Outcome::Invalid(e.clone())),
-                };
+            .zip(outcomes)
+            .map(|((req, parsed), outcome)| {
+                let p = parsed.as_ref().ok();
                 self.respond(
                     Rpc::CheckBatch,
                     &caller,

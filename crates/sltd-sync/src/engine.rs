@@ -413,15 +413,7 @@ impl<'a> Syncer<'a> {
             report.timings.verify_apply += t.elapsed();
             report.deltas_applied += 1;
         }
-        trust::check_state_reached(
-            cp.sequence,
-            &cp.state_root,
-            cp.record_count,
-            ReachedState {
-                root: pending.root(),
-                count: pending.hash().count(),
-            },
-        )?;
+        cp.check_state(pending.root(), pending.hash().count())?;
         report.changed_keys = pending.changed() as u64;
         Ok(pending)
     }
@@ -537,6 +529,7 @@ impl<'a> Syncer<'a> {
             report.timings.verify_apply += t.elapsed();
         }
         trust::check_state_reached(
+            "snapshot manifest record_count",
             m.sequence,
             &m.state_root,
             m.record_count,
