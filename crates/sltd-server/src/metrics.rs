@@ -202,7 +202,7 @@ impl Metrics {
             CHECK_RPCS.map(|rpc| possible_family.get_or_create(&RpcLabels { rpc }).clone());
         registry.register(
             "possible_match_checks",
-            "NO_HIT answers that offered possible matches, by RPC (never hits; also counted as no_hit in sltd_checks)",
+            "NO_HIT answers that offered possible matches, by RPC (never hits; also counted as NO_HIT in sltd_checks)",
             possible_family,
         );
         registry.register(

@@ -304,16 +304,16 @@ async fn possible_matches_beside_no_hit_never_as_hits() {
     // Metrics: possible matches counted apart; hits only the real one.
     let (_, metrics) = http(server.admin, "GET", "/metrics").await;
     for line in [
-        "sltd_checks_total{rpc=\"Check\",verdict=\"Hit\"} 1",
-        "sltd_checks_total{rpc=\"Check\",verdict=\"NoHit\"} 4",
+        "sltd_checks_total{rpc=\"Check\",verdict=\"HIT\"} 1",
+        "sltd_checks_total{rpc=\"Check\",verdict=\"NO_HIT\"} 4",
         "sltd_possible_match_checks_total{rpc=\"Check\"} 3",
         "sltd_possible_match_checks_total{rpc=\"CheckBatch\"} 1",
         "sltd_possible_match_checks_total{rpc=\"CheckStream\"} 1",
-        "sltd_checks_total{rpc=\"CheckBatch\",verdict=\"NoHit\"} 2",
+        "sltd_checks_total{rpc=\"CheckBatch\",verdict=\"NO_HIT\"} 2",
     ] {
         assert!(metrics.contains(line), "{line} not in\n{metrics}");
     }
-    assert!(!metrics.contains("verdict=\"Hit\"} 2"), "{metrics}");
+    assert!(!metrics.contains("verdict=\"HIT\"} 2"), "{metrics}");
 
     // Audit: one hit event, the possible matches as their own events.
     let text = std::fs::read_to_string(&audit_path).unwrap();
