@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use sltd_testkit::ports::free_ports;
+use sltd_testkit::tools;
 
 use crate::common::programs;
 
@@ -38,6 +39,9 @@ fn phases(summary: &str) -> HashMap<String, HashMap<String, u64>> {
 
 #[test]
 fn replicas_behind_haproxy_restart_update_and_die_under_load() {
+    if !tools::present(&["haproxy", "curl"], "haproxy curl") {
+        return;
+    }
     let p = programs();
     let bin = p.sltdd.path().parent().unwrap().to_path_buf();
     for other in [&p.sltd, &p.sync] {

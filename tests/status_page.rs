@@ -11,6 +11,7 @@ use std::process::Command;
 use sltd_testkit::feed::{Feed, FeedServer};
 use sltd_testkit::fixtures::{miss_number, records, write_export};
 use sltd_testkit::sltdd::Sltdd;
+use sltd_testkit::tools;
 
 use crate::common::{arg, check, programs, sync};
 
@@ -81,6 +82,9 @@ fn by_id(dom: &str, id: &str) -> String {
 
 #[test]
 fn the_status_page_shows_data_sync_and_last_hour_in_a_browser() {
+    if !tools::present(&["chromium"], "chromium") {
+        return;
+    }
     let p = programs();
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("export.csv");

@@ -6,10 +6,15 @@
 use std::path::Path;
 use std::process::Command;
 
+use sltd_testkit::tools;
+
 use crate::common::programs;
 
 #[test]
 fn the_units_verify_clean() {
+    if !tools::present(&["systemd-analyze"], "systemd") {
+        return;
+    }
     let p = programs();
     let bin = p.sltdd.path().parent().unwrap();
     assert_eq!(p.sync.path().parent(), Some(bin));

@@ -14,7 +14,8 @@
 //! - [`feed`]: a signed feed made with `sltd feed` as an operator makes one;
 //! - [`http`] and [`wait`]: a bare HTTP/1.1 client for the admin listener
 //!   and polling with a deadline, for conditions that push no signal;
-//! - [`ports`]: free ports for programs that cannot listen on port 0.
+//! - [`ports`]: free ports for programs that cannot listen on port 0;
+//! - [`tools`]: the system programs some tests drive, or a loud skip.
 //!
 //! Nothing here uses the internal API of the feed, sync or server crates:
 //! tests that go through this crate exercise the programs and the file
@@ -29,6 +30,7 @@ pub mod pki;
 pub mod ports;
 pub mod process;
 pub mod sltdd;
+pub mod tools;
 pub mod wait;
 
 use std::time::Duration;
