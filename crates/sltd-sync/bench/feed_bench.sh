@@ -58,7 +58,7 @@ echo "delta bytes: $DELTA ($(echo "scale=2; $DELTA / $CHANGES" | bc) bytes/chang
 
 echo -n "sync $CHANGES-change delta (fetch+verify+segment+install): "
 START=$(date +%s.%N)
-SLTD_LOG=warn $T $SYNC $OPTS run --no-compact 2>&1 >sync.json | tail -1
+SLTD_LOG=warn $T $SYNC $OPTS run --no-compact --json 2>&1 >sync.json | tail -1
 SYNCED=$(date +%s.%N)
 # The example opens the previous generation first, as a running daemon has
 # it, and reports how long the switch to the new one took.
