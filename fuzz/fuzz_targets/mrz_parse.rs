@@ -1,6 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = sltd_model::mrz::parse(text);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sltd_fuzz::mrz_parse(data));

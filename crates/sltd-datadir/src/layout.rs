@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 
 /// The pointer file naming the generation being served.
 pub const CURRENT: &str = "CURRENT";
-pub(crate) const GENERATIONS: &str = "generations";
+/// The directory of generation metadata files.
+pub const GENERATIONS: &str = "generations";
 pub(crate) const FILES: &str = "files";
 pub(crate) const STATE: &str = "state";
 pub(crate) const DOWNLOAD: &str = "download";
@@ -86,7 +87,7 @@ impl FileKind {
 }
 
 /// The name of a generation's metadata file.
-pub(crate) fn generation_file_name(id: &str) -> String {
+pub fn generation_file_name(id: &str) -> String {
     format!("{id}.json")
 }
 
