@@ -15,6 +15,7 @@ mod cluster;
 mod common;
 mod demo;
 mod feed;
+mod hostile;
 mod index;
 mod monitoring;
 mod nginx;

@@ -288,6 +288,22 @@ impl DataDir {
             .join(layout::download_file_name(feed_path))
     }
 
+    /// Removes every partial download. Call it after a sync that reached
+    /// the checkpoint's sequence: what is left then was needed only for a
+    /// state already passed (a delta a snapshot made unnecessary, a file of
+    /// a feed version since replaced), and would otherwise stay for good.
+    pub fn clear_downloads(&self) -> Result<(), DataDirError> {
+        let dir = self.state_dir().join(DOWNLOAD);
+        for e in fs::read_dir(&dir)
+            .map_err(DataDirError::io(&dir))?
+            .flatten()
+        {
+            let p = e.path();
+            fs::remove_file(&p).map_err(DataDirError::io(&p))?;
+        }
+        Ok(())
+    }
+
     /// Takes the sync lock without waiting; [`DataDirError::Locked`] if
     /// another process holds it.
     pub fn lock(&self) -> Result<DirLock, DataDirError> {
@@ -589,6 +605,9 @@ impl DataDir {
             if !keep_files.contains(&e.path()) {
                 let _ = fs::remove_file(e.path());
             }
+        }
+        for name in layout::OBSOLETE_STATE_FILES {
+            let _ = fs::remove_file(self.state_dir().join(name));
         }
         for dir in [&gens_dir, &self.root, &self.state_dir()] {
             for e in fs::read_dir(dir).map_err(DataDirError::io(dir))?.flatten() {

@@ -22,7 +22,7 @@ use sltd_datadir::{DataDir, DataDirError, GenerationOpener, OpenOptions};
 use sltd_feed::freshness::{Freshness, FreshnessPolicy};
 use sltd_feed::{format_unix, now_unix};
 use sltd_log::LogFormat;
-use sltd_sync::source::{HttpTimeouts, Progress, open_source};
+use sltd_sync::source::{HttpOptions, Progress, RedirectPolicy, open_source};
 use sltd_sync::{
     Compaction, ProgressFactory, Schedule, Shutdown, SyncError, SyncOptions, SyncReport, Syncer,
 };
@@ -145,6 +145,12 @@ struct Config {
     connect_timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde_opt")]
     download_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde_opt")]
+    metadata_timeout: Option<Duration>,
+    download_min_rate: Option<u64>,
+    #[serde(default, with = "humantime_serde_opt")]
+    download_min_rate_window: Option<Duration>,
+    redirects: Option<RedirectPolicy>,
     compaction: Option<Compaction>,
     compact_permille: Option<u64>,
     max_segments: Option<usize>,
@@ -219,13 +225,26 @@ impl Settings {
         )
     }
 
-    fn timeouts(&self) -> HttpTimeouts {
-        let mut t = HttpTimeouts::default();
-        if let Some(c) = self.cfg.connect_timeout {
-            t.connect = c;
+    fn timeouts(&self) -> HttpOptions {
+        let mut t = HttpOptions::default();
+        let c = &self.cfg;
+        if let Some(v) = c.connect_timeout {
+            t.connect = v;
         }
-        if let Some(d) = self.cfg.download_timeout {
-            t.download = d;
+        if let Some(v) = c.download_timeout {
+            t.download = v;
+        }
+        if let Some(v) = c.metadata_timeout {
+            t.metadata = v;
+        }
+        if let Some(v) = c.download_min_rate {
+            t.min_rate = v;
+        }
+        if let Some(v) = c.download_min_rate_window {
+            t.min_rate_window = v;
+        }
+        if let Some(v) = c.redirects {
+            t.redirects = v;
         }
         t
     }
