@@ -520,3 +520,34 @@ fn a_fifo_in_a_feed_directory_is_refused_without_blocking() {
     let run = Post::sync_run(&post.data, &post.feed.trust, arg(&copy), None);
     post.assert_refused_and_serving(&run, "not_a_file");
 }
+
+#[test]
+fn text_from_a_forged_checkpoint_is_escaped_before_it_is_logged_stored_or_printed() {
+    let post = Post::new();
+    let copy = post.feed.copy_to(&post.work.path().join("FORGED"));
+    let cp_path = copy.join("checkpoint.json");
+    let mut cp: Value = serde_json::from_slice(&std::fs::read(&cp_path).unwrap()).unwrap();
+    let forged_line = "2026-12-02T03:00:00Z  INFO sltd_sync: sync done sequence=99";
+    cp["signatures"][0]["keyid"] = Value::from(format!("0\n{forged_line}\x1b[2J\x1b]0;owned\x07"));
+    std::fs::write(&cp_path, serde_json::to_vec(&cp).unwrap()).unwrap();
+
+    let run = Post::sync_run(&post.data, &post.feed.trust, arg(&copy), None);
+    post.assert_refused_and_serving(&run, "unknown_key");
+    let raw_text = |what: &str, text: &str| {
+        assert!(
+            !text.contains('\x1b') && !text.contains('\x07'),
+            "{what}: {text:?}"
+        );
+        assert!(
+            !text.lines().any(|l| l.starts_with(forged_line)),
+            "{what} has a forged line: {text:?}"
+        );
+    };
+    raw_text("sltd-sync run", &run.stderr);
+    let (_, st) = status(&post.data);
+    raw_text("last_error", st["last_error"].as_str().unwrap());
+    let shown = programs()
+        .sync
+        .run(["--data-dir", arg(&post.data), "status"]);
+    raw_text("sltd-sync status", &shown.stdout);
+}

@@ -192,7 +192,11 @@ impl<'a> Syncer<'a> {
                 status.checkpoint_sequence = Some(r.sequence);
             }
             Err(e) => {
-                status.last_error = Some(e.to_string());
+                // Text from the feed or the mirror, stored and shown later.
+                status.last_error = Some(
+                    sltd_model::printable(&sltd_log::chain(e), sltd_model::MAX_LOGGED_TEXT)
+                        .into_owned(),
+                );
                 status.last_error_kind = Some(e.kind().to_string());
                 status.last_error_at = Some(self.now());
                 status.consecutive_failures = status.consecutive_failures.saturating_add(1);
