@@ -13,6 +13,7 @@
 
 mod cluster;
 mod common;
+mod damaged;
 mod demo;
 mod feed;
 mod hostile;
