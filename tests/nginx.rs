@@ -257,7 +257,7 @@ fn a_feed_served_by_nginx_with_the_shipped_config_is_synced() {
     let second = s.sync();
     assert_eq!(second["sequence"], 2, "{second}");
     assert_eq!(second["deltas_applied"], 1, "{second}");
-    // Nothing new: nginx answers 304 and nothing is installed.
+    // Nothing new: the same checkpoint, and nothing is installed.
     let again = s.sync();
     assert_eq!(again["sequence"], 2, "{again}");
     assert_eq!(again["not_modified"], true, "{again}");
@@ -271,8 +271,6 @@ fn a_feed_served_by_nginx_with_the_shipped_config_is_synced() {
 /// last fetched has, on nginx, the same Last-Modified and (at the same
 /// size) the same ETag: a sync that trusts the 304 misses it.
 #[test]
-#[ignore = "fails until sltd-sync's conditional GET stops trusting validators of one-second \
-            resolution (being fixed separately); run with --ignored"]
 fn a_checkpoint_republished_within_the_same_second_is_fetched_through_nginx() {
     if !tools::present(&["nginx"], "nginx") {
         return;

@@ -13,8 +13,10 @@
 
 mod cluster;
 mod common;
+mod damaged;
 mod demo;
 mod feed;
+mod hostile;
 mod index;
 mod monitoring;
 mod nginx;

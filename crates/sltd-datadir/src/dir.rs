@@ -288,6 +288,22 @@ impl DataDir {
             .join(layout::download_file_name(feed_path))
     }
 
+    /// Removes every partial download. Call it after a sync that reached
+    /// the checkpoint's sequence: what is left then was needed only for a
+    /// state already passed (a delta a snapshot made unnecessary, a file of
+    /// a feed version since replaced), and would otherwise stay for good.
+    pub fn clear_downloads(&self) -> Result<(), DataDirError> {
+        let dir = self.state_dir().join(DOWNLOAD);
+        for e in fs::read_dir(&dir)
+            .map_err(DataDirError::io(&dir))?
+            .flatten()
+        {
+            let p = e.path();
+            fs::remove_file(&p).map_err(DataDirError::io(&p))?;
+        }
+        Ok(())
+    }
+
     /// Takes the sync lock without waiting; [`DataDirError::Locked`] if
     /// another process holds it.
     pub fn lock(&self) -> Result<DirLock, DataDirError> {
@@ -323,11 +339,52 @@ impl DataDir {
     }
 
     /// The generation to serve, or `None` before the first installation.
+    ///
+    /// A `CURRENT` that does not hold a generation id, or names a
+    /// generation file that is missing or does not parse (a disk error, an
+    /// operator's hand), does not stop the post: the newest generation that
+    /// reads back is used instead, with an error logged, until the next
+    /// sync installs a new one and rewrites `CURRENT` (`sltd-sync run
+    /// --resync` rebuilds from the snapshot). With no usable generation at
+    /// all this is `None`, as before the first installation.
     pub fn current(&self) -> Result<Option<Generation>, DataDirError> {
-        match self.current_id()? {
-            Some(id) => self.generation(&id).map(Some),
-            None => Ok(None),
+        Ok(self.resolve_current()?.0)
+    }
+
+    /// [`current`](Self::current), and whether it is a fallback because
+    /// `CURRENT` was unusable.
+    fn resolve_current(&self) -> Result<(Option<Generation>, bool), DataDirError> {
+        let (broken, error) = match self.current_id() {
+            Ok(None) => return Ok((None, false)),
+            Ok(Some(id)) => match self.generation(&id) {
+                Ok(g) => return Ok((Some(g), false)),
+                Err(e) if e.is_damage() => (Some(id), e),
+                Err(e) => return Err(e),
+            },
+            Err(e) if e.is_damage() => (None, e),
+            Err(e) => return Err(e),
+        };
+        let fallback = self
+            .generations()?
+            .into_iter()
+            .rev()
+            .filter(|id| Some(id) != broken.as_ref())
+            .find_map(|id| self.generation(&id).ok());
+        match &fallback {
+            Some(g) => tracing::error!(
+                error = %error,
+                using = %g.id,
+                sequence = g.sequence,
+                "CURRENT is unusable; using the newest valid generation (the next sync points \
+                 CURRENT at it; `sltd-sync run --resync` rebuilds from the snapshot)"
+            ),
+            None => tracing::error!(
+                error = %error,
+                "CURRENT is unusable and no generation reads back; treating the data directory \
+                 as empty until `sltd-sync run` installs one"
+            ),
         }
+        Ok((fallback, true))
     }
 
     fn generation_path(&self, id: &str) -> PathBuf {
@@ -558,7 +615,19 @@ impl DataDir {
     /// and leftover temporary files. Call with the lock held.
     pub fn collect_garbage(&self) -> Result<(), DataDirError> {
         let mut keep_gens = Vec::new();
-        if let Some(cur) = self.current()? {
+        let (current, fell_back) = self.resolve_current()?;
+        if fell_back {
+            // Repair the pointer before anything else relies on it.
+            let path = self.root.join(CURRENT);
+            match &current {
+                Some(g) => {
+                    write_atomically(&path, format!("{}\n", g.id).as_bytes())?;
+                    tracing::warn!(generation = %g.id, "CURRENT repaired");
+                }
+                None => fs::remove_file(&path).map_err(DataDirError::io(&path))?,
+            }
+        }
+        if let Some(cur) = current {
             if let Some(prev) = &cur.previous
                 && let Ok(p) = self.generation(prev)
             {
@@ -589,6 +658,9 @@ impl DataDir {
             if !keep_files.contains(&e.path()) {
                 let _ = fs::remove_file(e.path());
             }
+        }
+        for name in layout::OBSOLETE_STATE_FILES {
+            let _ = fs::remove_file(self.state_dir().join(name));
         }
         for dir in [&gens_dir, &self.root, &self.state_dir()] {
             for e in fs::read_dir(dir).map_err(DataDirError::io(dir))?.flatten() {

@@ -58,6 +58,17 @@ impl DataDirError {
         matches!(self, DataDirError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
     }
 
+    /// Whether a file the directory wrote is missing or does not read back
+    /// as written (as opposed to an operational failure such as a
+    /// permission error, which must not be papered over).
+    pub fn is_damage(&self) -> bool {
+        self.is_not_found()
+            || matches!(
+                self,
+                DataDirError::Malformed { .. } | DataDirError::TooLarge { .. }
+            )
+    }
+
     /// A short stable name for the kind of error, used in status files and
     /// logs.
     pub fn kind(&self) -> &'static str {

@@ -11,8 +11,7 @@
 //!                             name is never reused for other bytes
 //!   state/root.json           newest trusted root metadata
 //!   state/known.json          highest verified checkpoint (rollback defence)
-//!   state/checkpoint.json     its envelope (verified again after HTTP 304)
-//!   state/http.json           the transport's validators for checkpoint.json
+//!   state/checkpoint.json     its envelope
 //!   state/status.json         outcome of the last sync runs
 //!   state/download/           partial downloads, resumed by the next run
 //!   lock                      held by a running sync
@@ -38,8 +37,6 @@ pub enum StateFile {
     Known,
     /// The envelope of that checkpoint.
     LastCheckpoint,
-    /// What the transport needs to fetch the checkpoint conditionally.
-    TransportCache,
     /// The outcome of the last sync runs.
     Status,
 }
@@ -50,11 +47,15 @@ impl StateFile {
             StateFile::TrustedRoot => "root.json",
             StateFile::Known => "known.json",
             StateFile::LastCheckpoint => "checkpoint.json",
-            StateFile::TransportCache => "http.json",
             StateFile::Status => "status.json",
         }
     }
 }
+
+/// Files earlier versions kept in `state/` and nothing reads any more
+/// (`http.json`: HTTP validators of the checkpoint, no longer used since the
+/// checkpoint is always fetched whole); removed by garbage collection.
+pub(crate) const OBSOLETE_STATE_FILES: &[&str] = &["http.json"];
 
 /// What a file in `files/` holds; its name starts with the kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -145,6 +145,8 @@ pub fn report(program: &str, err: &(dyn Error + 'static)) {
 /// As [`report`] for a message with a chosen prefix, e.g.
 /// `configuration error`.
 pub fn report_line(program: &str, what: &str, text: &str) {
+    // Causes quote outside text (a server's answer, a file's contents).
+    let text = sltd_model::printable(text, 4 * sltd_model::MAX_LOGGED_TEXT);
     match INSTALLED.get() {
         Some(i) if i.format == LogFormat::Json => {
             tracing::error!(program = i.program, error = %text, "{what}");

@@ -15,6 +15,7 @@ pub mod possible;
 mod query;
 mod record;
 pub mod state_codes;
+mod text;
 
 pub use error::ModelError;
 pub use key::{
@@ -23,3 +24,4 @@ pub use key::{
 };
 pub use query::Query;
 pub use record::{Date, MAX_REFERENCE_LEN, Record, Reference, Status};
+pub use text::{MAX_LOGGED_TEXT, printable};

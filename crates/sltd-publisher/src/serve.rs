@@ -103,6 +103,17 @@ impl Drop for StaticServer {
     }
 }
 
+/// A connection's place under [`MAX_CONNECTIONS`], given back when the
+/// connection ends however it ends: a handler that panicked must not keep
+/// it, or enough of them would leave the server answering 503 to everyone.
+struct ConnectionSlot<'a>(&'a AtomicUsize);
+
+impl Drop for ConnectionSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::SeqCst) {
         match listener.accept() {
@@ -116,8 +127,8 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, stop: Arc<AtomicBool>
                 }
                 let sh = shared.clone();
                 std::thread::spawn(move || {
+                    let _slot = ConnectionSlot(&sh.active);
                     let _ = handle(stream, &sh);
-                    sh.active.fetch_sub(1, Ordering::SeqCst);
                 });
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -314,5 +325,41 @@ mod tests {
         assert_eq!(parse_range("bytes=-10", 100), Some(Some((90, 99))));
         assert_eq!(parse_range("bytes=100-", 100), Some(None));
         assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
+        // Past 2106 (u32 seconds), 2149 and 2262 (i64 nanoseconds).
+        for secs in [4_354_819_200, 5_680_281_600, 9_246_211_200] {
+            assert!(http_date(secs).ends_with(" GMT"), "{secs}");
+        }
+    }
+
+    #[test]
+    fn a_panicking_handler_gives_its_connection_slot_back() {
+        let active = AtomicUsize::new(1);
+        let r = std::panic::catch_unwind(|| {
+            let _slot = ConnectionSlot(&active);
+            panic!("handler failed");
+        });
+        assert!(r.is_err());
+        assert_eq!(active.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn files_with_far_future_mtimes_are_served_and_every_slot_is_freed() {
+        let dir = tempfile::tempdir().unwrap();
+        let far = UNIX_EPOCH + Duration::from_secs(7_258_118_400); // 2200-01-01
+        for (name, t) in [("future", far), ("ancient", UNIX_EPOCH)] {
+            let f = fs::File::create(dir.path().join(name)).unwrap();
+            f.set_modified(t).unwrap();
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = StaticServer::start(listener, dir.path(), ServeOptions::default()).unwrap();
+        for _ in 0..MAX_CONNECTIONS + 10 {
+            for name in ["future", "ancient"] {
+                let mut s = TcpStream::connect(server.local_addr()).unwrap();
+                write!(s, "GET /{name} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+                let mut answer = String::new();
+                s.read_to_string(&mut answer).unwrap();
+                assert!(answer.starts_with("HTTP/1.1 200 OK"), "{name}: {answer}");
+            }
+        }
     }
 }

@@ -275,7 +275,15 @@ impl Daemon {
         let previous = self.current.load_full();
         if let Some(prev) = &previous {
             let pm = prev.dataset.meta();
-            if pm.content_id == meta.content_id && pm.sequence == meta.sequence {
+            // A refreshed checkpoint keeps the records (same root and
+            // sequence) but moves the as-of and the expiry: that is a
+            // change, or the data would turn STALE, then EXPIRED, while
+            // the feed is fresh.
+            if pm.content_id == meta.content_id
+                && pm.sequence == meta.sequence
+                && pm.as_of == meta.as_of
+                && pm.expires_at == meta.expires_at
+            {
                 self.metrics.reload("unchanged");
                 tracing::info!(trigger = trigger.as_str(), content_id = %meta.content_id, "data set unchanged");
                 return Ok(ReloadOutcome::Unchanged {

@@ -330,15 +330,29 @@ fn check_config(settings: &Settings) -> anyhow::Result<()> {
             (None, None) => None,
         };
     if let Some((key, source)) = source {
-        let ds = source.load().map_err(|e| as_config_error(key, &e))?;
-        let m = ds.meta();
-        println!(
-            "{}: {} records, content id {}, sequence {}",
-            source.describe(),
-            m.record_count,
-            m.content_id,
-            m.sequence
-        );
+        match source.load() {
+            Ok(ds) => {
+                let m = ds.meta();
+                println!(
+                    "{}: {} records, content id {}, sequence {}",
+                    source.describe(),
+                    m.record_count,
+                    m.content_id,
+                    m.sequence
+                );
+            }
+            // What is in a data directory is sltd-sync's to repair, not a
+            // configuration error: the daemon starts NOT_SERVING and loads
+            // the data once a sync installs it. Failing here (status 64)
+            // would keep the unit from ever starting again.
+            Err(e) if key == "data_dir" => println!(
+                "warning: {}: {}; sltdd will start NOT_SERVING and load the data once \
+                 `sltd-sync run` installs a generation",
+                source.describe(),
+                sltd_model::printable(&e.to_string(), sltd_model::MAX_LOGGED_TEXT)
+            ),
+            Err(e) => return Err(as_config_error(key, &e)),
+        }
     }
     println!(
         "configuration ok: gRPC on {}, admin on {}{}",

@@ -16,7 +16,7 @@ use sltd_feed::now_unix;
 use sltd_model::{Date, DocumentKey, DocumentType, Record, Reference, Status};
 use sltd_proto::v1 as pb;
 use sltd_publisher::{InitOptions, PublishOptions, Publisher, PublisherConfig};
-use sltd_server::{AuditLog, Config, DataDirSource, DatasetSource};
+use sltd_server::{AuditLog, Config, DataDirSource, DatasetSource, ReloadTrigger};
 use sltd_sync::source::DirSource;
 use sltd_sync::{SyncOptions, Syncer};
 use tonic::transport::Channel;
@@ -213,4 +213,54 @@ async fn an_empty_data_directory_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let err = DataDirSource::new(dir.path()).load().unwrap_err();
     assert!(err.to_string().contains("sltd-sync run"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refreshed_checkpoint_of_the_same_data_reaches_the_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (feed, data) = (dir.path().join("FEED"), dir.path().join("DATA"));
+    let key = SecretKey::from_seed(&[4; 32]);
+    let mut p = publisher(&feed, &key, 7 * 86_400);
+    // Published three days ago: older than the 48 h stale threshold, within
+    // its checkpoint's validity.
+    let three_days_ago = now_unix() - 3 * 86_400;
+    p.publish(
+        sltd_export::generate::generate(500, 8).collect(),
+        &[&key],
+        PublishOptions {
+            now: three_days_ago,
+            snapshot: true,
+            max_delete_permille: None,
+        },
+    )
+    .expect("publish");
+    sync(&feed, &data);
+    let source: Arc<dyn DatasetSource> = Arc::new(DataDirSource::new(&data));
+    let server =
+        TestServer::start_with(Config::default(), source, AuditLog::writer(std::io::sink())).await;
+    server.wait_serving().await;
+    let mut c = server.client().await;
+    let (_, r) = verdict(&mut c, "L898902C3").await;
+    let before = r.dataset.unwrap();
+    assert_eq!(before.freshness, pb::Freshness::Stale as i32);
+
+    // Nothing new to publish: the checkpoint is re-signed, the sync installs
+    // a refresh generation of the same sequence and state root.
+    p.refresh(&[&key], now_unix()).expect("refresh");
+    sync(&feed, &data);
+    server
+        .daemon
+        .reload_async(ReloadTrigger::Admin)
+        .await
+        .expect("reload");
+    let (v, r) = verdict(&mut c, "L898902C3").await;
+    assert_eq!(v, pb::Verdict::Hit);
+    let after = r.dataset.unwrap();
+    assert_eq!(after.sequence, before.sequence);
+    assert_eq!(
+        after.freshness,
+        pb::Freshness::Fresh as i32,
+        "the refreshed checkpoint's as-of was not taken: {after:?}"
+    );
+    server.stop().await;
 }

@@ -22,7 +22,7 @@ use sltd_feed::{delta, layout, snapshot};
 use sltd_index::{BuildOptions, Index, IndexBuilder, IndexKind, LayeredIndex};
 use sltd_model::DocumentKey;
 
-use crate::source::{Conditional, NoProgress, Progress, Source, Validators};
+use crate::source::{NoProgress, Progress, Source};
 use crate::{Shutdown, SyncError};
 
 /// The checkpoint is small; the root's own limit applies once verified.
@@ -112,7 +112,8 @@ pub struct SyncReport {
     pub installed: Option<String>,
     /// A compaction produced a new base.
     pub compacted: bool,
-    /// The checkpoint had not changed (conditional GET).
+    /// The checkpoint fetched is, byte for byte, the one the last sync
+    /// verified.
     pub not_modified: bool,
     pub timings: Timings,
 }
@@ -177,6 +178,11 @@ impl<'a> Syncer<'a> {
         let lock = self.data.lock()?;
         let started = self.now();
         let result = self.run_locked();
+        if result.is_ok()
+            && let Err(e) = self.data.clear_downloads()
+        {
+            tracing::warn!(error = %e, "could not remove finished partial downloads");
+        }
         let mut status = self.data.status().unwrap_or_default();
         status.last_attempt = Some(started);
         match &result {
@@ -186,7 +192,11 @@ impl<'a> Syncer<'a> {
                 status.checkpoint_sequence = Some(r.sequence);
             }
             Err(e) => {
-                status.last_error = Some(e.to_string());
+                // Text from the feed or the mirror, stored and shown later.
+                status.last_error = Some(
+                    sltd_model::printable(&sltd_log::chain(e), sltd_model::MAX_LOGGED_TEXT)
+                        .into_owned(),
+                );
                 status.last_error_kind = Some(e.kind().to_string());
                 status.last_error_at = Some(self.now());
                 status.consecutive_failures = status.consecutive_failures.saturating_add(1);
@@ -243,35 +253,19 @@ impl<'a> Syncer<'a> {
         let _ = std::fs::remove_file(self.data.download_path(path));
     }
 
-    /// The checkpoint bytes, and the transport's validators to store once
-    /// it has verified (none when the source said "not modified": the
-    /// stored checkpoint is verified again, so its expiry still applies).
-    fn fetch_checkpoint(
-        &self,
-        report: &mut SyncReport,
-    ) -> Result<(Vec<u8>, Option<Validators>), SyncError> {
-        let last = self.data.read_state_file(StateFile::LastCheckpoint)?;
-        let validators: Validators = match &last {
-            Some(_) => self
-                .data
-                .read_state_file(StateFile::TransportCache)?
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default(),
-            None => Validators::default(),
-        };
-        match self
-            .source
-            .get_conditional(layout::CHECKPOINT, MAX_CHECKPOINT_FETCH, &validators)?
-        {
-            Conditional::NotModified => {
-                report.not_modified = true;
-                Ok((last.unwrap_or_default(), None))
-            }
-            Conditional::Body { bytes, validators } => {
-                report.bytes_downloaded += bytes.len() as u64;
-                Ok((bytes, Some(validators)))
-            }
-        }
+    /// The checkpoint bytes, fetched whole every time. A conditional GET
+    /// would save a kilobyte but could skip a checkpoint for good: HTTP
+    /// validators (`Last-Modified`, and nginx's `ETag` made of the mtime and
+    /// the size) have one-second resolution, so a checkpoint republished
+    /// within the second of the last fetch would be answered 304.
+    fn fetch_checkpoint(&self, report: &mut SyncReport) -> Result<Vec<u8>, SyncError> {
+        let bytes = self.source.get(layout::CHECKPOINT, MAX_CHECKPOINT_FETCH)?;
+        report.bytes_downloaded += bytes.len() as u64;
+        report.not_modified = self
+            .data
+            .read_state_file(StateFile::LastCheckpoint)?
+            .is_some_and(|last| last == bytes);
+        Ok(bytes)
     }
 
     /// The root the checkpoint verifies under: walks the chain from the
@@ -302,7 +296,7 @@ impl<'a> Syncer<'a> {
         self.data.collect_garbage()?;
         let now = self.now();
         let t0 = Instant::now();
-        let (cp_bytes, validators) = self.fetch_checkpoint(&mut report)?;
+        let cp_bytes = self.fetch_checkpoint(&mut report)?;
         let root = self.trusted_root(&cp_bytes, &mut report)?;
         let current = self.data.current()?;
         let post = PostKnowledge {
@@ -320,12 +314,6 @@ impl<'a> Syncer<'a> {
         let cp = trust::accept_checkpoint(&root, &cp_bytes, now, &post)?;
         // The checkpoint is authentic and not a rollback: remember it.
         self.data.remember_checkpoint(&cp, &cp_bytes)?;
-        if let Some(v) = validators {
-            self.data.write_state_file(
-                StateFile::TransportCache,
-                &serde_json::to_vec(&v).unwrap_or_default(),
-            )?;
-        }
         report.timings.fetch = t0.elapsed();
         report.from_sequence = current.as_ref().map(|g| g.sequence);
         report.sequence = cp.sequence;

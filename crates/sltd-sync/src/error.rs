@@ -5,6 +5,7 @@
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use sltd_datadir::DataDirError;
 use sltd_feed::FeedError;
@@ -21,12 +22,80 @@ pub enum SyncError {
     NotFound { what: String },
     /// The source could not be reached or answered with an error.
     Fetch { what: String, reason: String },
+    /// The source broke a rule of the transport (too slow, a refused
+    /// redirect, ...): see [`TransferFault`].
+    Transfer { what: String, fault: TransferFault },
     /// A partial download could not be written.
     Io { path: PathBuf, source: io::Error },
     /// The configuration is unusable.
     Config { reason: String },
     /// Shutdown was asked for; the sync stopped before installing anything.
     Interrupted,
+}
+
+/// How a source broke a rule of the transport. Each is its own error kind
+/// in `state/status.json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransferFault {
+    /// The transfer took longer than its total deadline.
+    Deadline { limit: Duration },
+    /// A window of `window` brought `bytes`, below `min_rate` bytes/s.
+    TooSlow {
+        bytes: u64,
+        window: Duration,
+        min_rate: u64,
+    },
+    /// HTTP 416 for a request without a Range header, or again after the
+    /// partial file was discarded.
+    RangeNotSatisfiable,
+    /// A redirect the policy does not allow.
+    Redirect { to: String, why: &'static str },
+    /// The feed file in a directory source is not a regular file (a FIFO,
+    /// a device, a directory).
+    NotAFile,
+}
+
+impl TransferFault {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TransferFault::Deadline { .. } => "deadline",
+            TransferFault::TooSlow { .. } => "too_slow",
+            TransferFault::RangeNotSatisfiable => "range_not_satisfiable",
+            TransferFault::Redirect { .. } => "redirect_refused",
+            TransferFault::NotAFile => "not_a_file",
+        }
+    }
+}
+
+impl fmt::Display for TransferFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransferFault::Deadline { limit } => write!(
+                f,
+                "not done within its deadline of {} (download_timeout / metadata deadline)",
+                humantime::format_duration(*limit)
+            ),
+            TransferFault::TooSlow {
+                bytes,
+                window,
+                min_rate,
+            } => write!(
+                f,
+                "too slow: {bytes} bytes in {:.1} s, below the minimum of {min_rate} bytes/s \
+                 (download_min_rate)",
+                window.as_secs_f64()
+            ),
+            TransferFault::RangeNotSatisfiable => write!(
+                f,
+                "HTTP 416 Range Not Satisfiable even for the whole file; the mirror is broken"
+            ),
+            TransferFault::Redirect { to, why } => {
+                write!(f, "redirect to {to} refused: {why}")
+            }
+            TransferFault::NotAFile => write!(f, "not a regular file; refused without reading"),
+        }
+    }
 }
 
 impl SyncError {
@@ -42,6 +111,7 @@ impl SyncError {
             SyncError::DataDir(e) => e.kind(),
             SyncError::NotFound { .. } => "not_found",
             SyncError::Fetch { .. } => "fetch",
+            SyncError::Transfer { fault, .. } => fault.kind(),
             SyncError::Io { .. } => "io",
             SyncError::Config { .. } => "config",
             SyncError::Interrupted => "interrupted",
@@ -78,6 +148,7 @@ impl fmt::Display for SyncError {
             SyncError::DataDir(e) => e.fmt(f),
             SyncError::NotFound { what } => write!(f, "{what} not found at the source"),
             SyncError::Fetch { what, reason } => write!(f, "fetching {what}: {reason}"),
+            SyncError::Transfer { what, fault } => write!(f, "fetching {what}: {fault}"),
             SyncError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             SyncError::Config { reason } => write!(f, "configuration: {reason}"),
             SyncError::Interrupted => write!(f, "interrupted by shutdown; nothing installed"),

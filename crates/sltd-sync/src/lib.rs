@@ -13,6 +13,6 @@ pub mod source;
 pub mod watch;
 
 pub use engine::{ProgressFactory, SyncOptions, SyncReport, Syncer};
-pub use error::SyncError;
+pub use error::{SyncError, TransferFault};
 pub use sltd_datadir::{Compaction, CompactionPolicy};
 pub use watch::{Schedule, Shutdown};

@@ -22,7 +22,8 @@ use sltd_datadir::{DataDir, DataDirError, GenerationOpener, OpenOptions};
 use sltd_feed::freshness::{Freshness, FreshnessPolicy};
 use sltd_feed::{format_unix, now_unix};
 use sltd_log::LogFormat;
-use sltd_sync::source::{HttpTimeouts, Progress, open_source};
+use sltd_model::{MAX_LOGGED_TEXT, printable};
+use sltd_sync::source::{HttpOptions, Progress, RedirectPolicy, open_source};
 use sltd_sync::{
     Compaction, ProgressFactory, Schedule, Shutdown, SyncError, SyncOptions, SyncReport, Syncer,
 };
@@ -145,6 +146,12 @@ struct Config {
     connect_timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde_opt")]
     download_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde_opt")]
+    metadata_timeout: Option<Duration>,
+    download_min_rate: Option<u64>,
+    #[serde(default, with = "humantime_serde_opt")]
+    download_min_rate_window: Option<Duration>,
+    redirects: Option<RedirectPolicy>,
     compaction: Option<Compaction>,
     compact_permille: Option<u64>,
     max_segments: Option<usize>,
@@ -219,13 +226,26 @@ impl Settings {
         )
     }
 
-    fn timeouts(&self) -> HttpTimeouts {
-        let mut t = HttpTimeouts::default();
-        if let Some(c) = self.cfg.connect_timeout {
-            t.connect = c;
+    fn timeouts(&self) -> HttpOptions {
+        let mut t = HttpOptions::default();
+        let c = &self.cfg;
+        if let Some(v) = c.connect_timeout {
+            t.connect = v;
         }
-        if let Some(d) = self.cfg.download_timeout {
-            t.download = d;
+        if let Some(v) = c.download_timeout {
+            t.download = v;
+        }
+        if let Some(v) = c.metadata_timeout {
+            t.metadata = v;
+        }
+        if let Some(v) = c.download_min_rate {
+            t.min_rate = v;
+        }
+        if let Some(v) = c.download_min_rate_window {
+            t.min_rate_window = v;
+        }
+        if let Some(v) = c.redirects {
+            t.redirects = v;
         }
         t
     }
@@ -391,7 +411,7 @@ fn report_text(r: &SyncReport) -> String {
 /// How a failed sync is named: a refusal of what the feed served, or an
 /// operational error; and what to check for the latter.
 fn failure(e: &SyncError) -> (&'static str, String) {
-    let text = sltd_log::chain(e);
+    let text = printable(&sltd_log::chain(e), MAX_LOGGED_TEXT).into_owned();
     match e {
         e if e.is_refusal() => (
             "refused",
@@ -537,7 +557,7 @@ fn status(s: &Settings) -> anyhow::Result<u8> {
     } else {
         match &g {
             Some(g) => {
-                println!("feed:          {}", g.feed);
+                println!("feed:          {}", printable(&g.feed, MAX_LOGGED_TEXT));
                 println!("sequence:      {}", g.sequence);
                 println!("state root:    {}", g.state_root_hex());
                 println!("records:       {}", g.record_count);
@@ -560,7 +580,12 @@ fn status(s: &Settings) -> anyhow::Result<u8> {
             "last success:  {}",
             t(st.last_success).unwrap_or_else(|| "never".into())
         );
-        match (&st.last_error, st.consecutive_failures) {
+        // The status file is only as trustworthy as the disk: print it safe.
+        let last_error = st
+            .last_error
+            .as_deref()
+            .map(|e| printable(e, MAX_LOGGED_TEXT));
+        match (last_error, st.consecutive_failures) {
             (Some(e), n) if n > 0 => println!(
                 "last error:    {} ({} failure(s) in a row): {e}",
                 t(st.last_error_at).unwrap_or_default(),

@@ -5,28 +5,11 @@
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sltd_feed::FeedError;
 
-use crate::SyncError;
-
-/// Validators from the last checkpoint fetch, for a conditional GET.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Validators {
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-}
-
-/// The answer to a conditional fetch.
-#[derive(Debug)]
-pub enum Conditional {
-    NotModified,
-    Body {
-        bytes: Vec<u8>,
-        validators: Validators,
-    },
-}
+use crate::{SyncError, TransferFault};
 
 /// Reports download progress.
 pub trait Progress {
@@ -50,20 +33,6 @@ pub trait Source {
     /// Fetches a small file whole, refusing more than `cap` bytes.
     fn get(&self, path: &str, cap: u64) -> Result<Vec<u8>, SyncError>;
 
-    /// Fetches a small file unless it is unchanged since `validators`.
-    fn get_conditional(
-        &self,
-        path: &str,
-        cap: u64,
-        validators: &Validators,
-    ) -> Result<Conditional, SyncError> {
-        let _ = validators;
-        Ok(Conditional::Body {
-            bytes: self.get(path, cap)?,
-            validators: Validators::default(),
-        })
-    }
-
     /// Downloads a file to `dest`, resuming from what `dest` already holds
     /// where possible, and refusing more than `cap` bytes in total. Returns
     /// the bytes transferred by this call.
@@ -83,20 +52,157 @@ fn too_large(path: &str, cap: u64) -> SyncError {
     })
 }
 
-/// Copies from `r` to `out` until EOF, failing once more than `cap` bytes
-/// in total (counting `already`) would be written.
-#[allow(clippy::too_many_arguments)] // one private helper shared by both sources
-fn copy_capped(
-    mut r: impl Read,
-    out: &mut fs::File,
+fn transfer(path: &str, fault: TransferFault) -> SyncError {
+    SyncError::Transfer {
+        what: path.to_string(),
+        fault,
+    }
+}
+
+/// The pace rules of one transfer: a total deadline, and a minimum rate
+/// measured over each window (a mirror dripping a byte a second passes any
+/// per-read timeout, not these).
+#[derive(Debug)]
+struct Pace {
+    started: Instant,
+    deadline: Duration,
+    min_rate: u64,
+    window: Duration,
+    window_started: Instant,
+    window_bytes: u64,
+}
+
+impl Pace {
+    fn new(deadline: Duration, min_rate: u64, window: Duration) -> Self {
+        let now = Instant::now();
+        Self {
+            started: now,
+            deadline,
+            min_rate,
+            window,
+            window_started: now,
+            window_bytes: 0,
+        }
+    }
+
+    /// Counts `n` more bytes received, failing once the deadline has passed
+    /// or a whole window brought less than the minimum rate.
+    fn advance(&mut self, n: u64, path: &str) -> Result<(), SyncError> {
+        let now = Instant::now();
+        if now.duration_since(self.started) > self.deadline {
+            return Err(transfer(
+                path,
+                TransferFault::Deadline {
+                    limit: self.deadline,
+                },
+            ));
+        }
+        self.window_bytes = self.window_bytes.saturating_add(n);
+        let in_window = now.duration_since(self.window_started);
+        if self.min_rate > 0 && in_window >= self.window {
+            let needed = u128::from(self.min_rate) * in_window.as_millis() / 1000;
+            if u128::from(self.window_bytes) < needed {
+                return Err(transfer(
+                    path,
+                    TransferFault::TooSlow {
+                        bytes: self.window_bytes,
+                        window: in_window,
+                        min_rate: self.min_rate,
+                    },
+                ));
+            }
+            self.window_started = now;
+            self.window_bytes = 0;
+        }
+        Ok(())
+    }
+
+    /// The error for a transfer the transport's own timer stopped (set to
+    /// the same deadline, it also ends a read that never returns).
+    fn timed_out(&self, path: &str) -> SyncError {
+        transfer(
+            path,
+            TransferFault::Deadline {
+                limit: self.deadline,
+            },
+        )
+    }
+}
+
+/// Whether an I/O error is the transport's timer running out.
+fn is_timeout(e: &std::io::Error) -> bool {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        return true;
+    }
+    let mut cause = e.get_ref().map(|c| c as &(dyn std::error::Error + 'static));
+    while let Some(c) = cause {
+        if c.downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// Where [`copy_capped`] writes: a partial download file or memory.
+trait Sink {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), SyncError>;
+    /// Keeps what arrived (a resumable file) or drops it.
+    fn keep(&mut self) -> Result<(), SyncError>;
+    fn discard(&mut self);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), SyncError> {
+        self.extend_from_slice(bytes);
+        Ok(())
+    }
+    fn keep(&mut self) -> Result<(), SyncError> {
+        Ok(())
+    }
+    fn discard(&mut self) {
+        self.clear();
+    }
+}
+
+struct PartialFile<'a> {
+    file: &'a mut fs::File,
+    path: &'a Path,
+}
+
+impl Sink for PartialFile<'_> {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), SyncError> {
+        self.file.write_all(bytes).map_err(SyncError::io(self.path))
+    }
+    fn keep(&mut self) -> Result<(), SyncError> {
+        self.file.sync_data().map_err(SyncError::io(self.path))
+    }
+    fn discard(&mut self) {
+        drop(fs::remove_file(self.path));
+    }
+}
+
+/// What one copy is: the file, its bound, the bytes already held.
+struct Transfer<'a> {
+    path: &'a str,
     already: u64,
     cap: u64,
     total: Option<u64>,
-    path: &str,
-    dest: &Path,
+}
+
+/// Copies from `r` into `out` until EOF, failing once more than `cap` bytes
+/// in total (counting `already`) would be written, or once `pace` says the
+/// source is too slow. Returns the bytes copied.
+fn copy_capped(
+    mut r: impl Read,
+    out: &mut dyn Sink,
+    t: &Transfer<'_>,
+    mut pace: Option<&mut Pace>,
     progress: &dyn Progress,
 ) -> Result<u64, SyncError> {
-    let mut done = already;
+    let mut done = t.already;
     let mut buf = vec![0u8; 256 << 10];
     loop {
         let n = match r.read(&mut buf) {
@@ -105,29 +211,34 @@ fn copy_capped(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 // Keep what arrived: the next attempt resumes from it.
-                let _ = out.sync_data();
+                let _ = out.keep();
+                if let Some(p) = &pace
+                    && is_timeout(&e)
+                {
+                    return Err(p.timed_out(t.path));
+                }
                 return Err(SyncError::Fetch {
-                    what: path.to_string(),
+                    what: t.path.to_string(),
                     reason: sltd_log::chain(&e),
                 });
             }
         };
-        if done + n as u64 > cap {
-            drop(fs::remove_file(dest));
-            return Err(too_large(path, cap));
+        if done.saturating_add(n as u64) > t.cap {
+            out.discard();
+            return Err(too_large(t.path, t.cap));
         }
-        out.write_all(&buf[..n]).map_err(|e| SyncError::Io {
-            path: dest.to_path_buf(),
-            source: e,
-        })?;
+        out.put(&buf[..n])?;
         done += n as u64;
-        progress.update(done, total);
+        progress.update(done, t.total);
+        if let Some(p) = pace.as_deref_mut()
+            && let Err(e) = p.advance(n as u64, t.path)
+        {
+            let _ = out.keep();
+            return Err(e);
+        }
     }
-    out.sync_data().map_err(|e| SyncError::Io {
-        path: dest.to_path_buf(),
-        source: e,
-    })?;
-    Ok(done - already)
+    out.keep()?;
+    Ok(done - t.already)
 }
 
 fn open_partial(dest: &Path) -> Result<(fs::File, u64), SyncError> {
@@ -168,20 +279,33 @@ impl DirSource {
         Ok(self.base.join(rel))
     }
 
+    /// Opens a regular file. A FIFO, device or directory is refused before
+    /// anything is read: opening without blocking, then checking what was
+    /// opened, so a FIFO put in place of a feed file cannot hang the sync.
     fn open(&self, rel: &str) -> Result<fs::File, SyncError> {
+        use std::os::unix::fs::OpenOptionsExt;
         let p = self.path(rel)?;
-        fs::File::open(&p).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                SyncError::NotFound {
-                    what: rel.to_string(),
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&p)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    SyncError::NotFound {
+                        what: rel.to_string(),
+                    }
+                } else {
+                    SyncError::Fetch {
+                        what: p.display().to_string(),
+                        reason: e.to_string(),
+                    }
                 }
-            } else {
-                SyncError::Fetch {
-                    what: p.display().to_string(),
-                    reason: e.to_string(),
-                }
-            }
-        })
+            })?;
+        let meta = f.metadata().map_err(SyncError::io(&p))?;
+        if !meta.is_file() {
+            return Err(transfer(rel, TransferFault::NotAFile));
+        }
+        Ok(f)
     }
 }
 
@@ -234,28 +358,114 @@ impl Source for DirSource {
                 what: path.into(),
                 reason: e.to_string(),
             })?;
-        copy_capped(src, &mut out, have, cap, total, path, dest, progress)
+        let t = Transfer {
+            path,
+            already: have,
+            cap,
+            total,
+        };
+        let mut sink = PartialFile {
+            file: &mut out,
+            path: dest,
+        };
+        copy_capped(src, &mut sink, &t, None, progress)
     }
 }
 
-/// Timeouts of an [`HttpSource`].
-#[derive(Clone, Copy, Debug)]
-pub struct HttpTimeouts {
-    pub connect: Duration,
-    /// Whole-request bound for metadata (checkpoint, root).
-    pub metadata: Duration,
-    /// Whole-request bound for one download (a delta or a chunk); an
-    /// interrupted download resumes on the next attempt.
-    pub download: Duration,
+/// Which redirects an [`HttpSource`] follows. Whatever the policy, a
+/// redirect from HTTPS to plain HTTP is refused, and at most
+/// [`MAX_REDIRECTS`] are followed for one request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RedirectPolicy {
+    /// Only to the feed URL's own origin (scheme, host and port).
+    #[default]
+    SameOrigin,
+    /// To any origin (a CDN that redirects to its edge hosts).
+    AnyOrigin,
+    /// None: a redirect is an error.
+    Never,
 }
 
-impl Default for HttpTimeouts {
+/// The most redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 5;
+
+impl RedirectPolicy {
+    /// Whether to follow a redirect from `from` to `to`, for a feed at
+    /// `origin`; the reason if not.
+    pub fn check(
+        self,
+        origin: &reqwest::Url,
+        from: &reqwest::Url,
+        to: &reqwest::Url,
+        hops: usize,
+    ) -> Result<(), &'static str> {
+        if from.scheme() == "https" && to.scheme() != "https" {
+            return Err("a redirect from HTTPS to HTTP is never followed");
+        }
+        if hops > MAX_REDIRECTS {
+            return Err("too many redirects");
+        }
+        match self {
+            RedirectPolicy::Never => Err("redirects are not followed (redirects = \"never\")"),
+            RedirectPolicy::SameOrigin if to.origin() != origin.origin() => Err(
+                "a redirect to another origin is not followed (redirects = \"same-origin\"; \
+                 \"any-origin\" allows it)",
+            ),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A redirect the policy refused (inside reqwest's error).
+#[derive(Debug)]
+struct RedirectRefused {
+    to: String,
+    why: &'static str,
+}
+
+impl std::fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.why, self.to)
+    }
+}
+
+impl std::error::Error for RedirectRefused {}
+
+/// Timeouts, pace and redirect rules of an [`HttpSource`].
+#[derive(Clone, Copy, Debug)]
+pub struct HttpOptions {
+    pub connect: Duration,
+    /// Total deadline of a metadata fetch (checkpoint, root).
+    pub metadata: Duration,
+    /// Total deadline of one download (a delta or a chunk); an interrupted
+    /// download resumes on the next attempt.
+    pub download: Duration,
+    /// Least average bytes per second over each `min_rate_window` of a
+    /// transfer (0: no minimum), checked as bytes arrive; a server that
+    /// sends nothing at all is stopped by the deadline.
+    pub min_rate: u64,
+    pub min_rate_window: Duration,
+    pub redirects: RedirectPolicy,
+}
+
+impl Default for HttpOptions {
     fn default() -> Self {
         Self {
             connect: Duration::from_secs(10),
             metadata: Duration::from_secs(30),
             download: Duration::from_secs(600),
+            min_rate: 1024,
+            min_rate_window: Duration::from_secs(30),
+            redirects: RedirectPolicy::SameOrigin,
         }
+    }
+}
+
+impl HttpOptions {
+    /// The pace of a transfer with total deadline `deadline`.
+    fn pace(&self, deadline: Duration) -> Pace {
+        Pace::new(deadline, self.min_rate, self.min_rate_window)
     }
 }
 
@@ -265,14 +475,34 @@ impl Default for HttpTimeouts {
 pub struct HttpSource {
     base: String,
     client: reqwest::blocking::Client,
-    timeouts: HttpTimeouts,
+    opts: HttpOptions,
 }
 
 impl HttpSource {
-    pub fn new(base: &str, timeouts: HttpTimeouts) -> Result<Self, SyncError> {
+    pub fn new(base: &str, opts: HttpOptions) -> Result<Self, SyncError> {
+        let origin = reqwest::Url::parse(base).map_err(|e| SyncError::Config {
+            reason: format!("feed URL {base:?}: {e}"),
+        })?;
+        let policy = opts.redirects;
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            let from = attempt.previous().last().cloned();
+            let hops = attempt.previous().len();
+            let verdict = match &from {
+                Some(from) => policy.check(&origin, from, attempt.url(), hops),
+                None => Ok(()),
+            };
+            match verdict {
+                Ok(()) => attempt.follow(),
+                Err(why) => {
+                    let to = attempt.url().to_string();
+                    attempt.error(RedirectRefused { to, why })
+                }
+            }
+        });
         let client = reqwest::blocking::Client::builder()
-            .connect_timeout(timeouts.connect)
-            .timeout(timeouts.download)
+            .connect_timeout(opts.connect)
+            .timeout(opts.download)
+            .redirect(redirects)
             .tcp_keepalive(Duration::from_secs(30))
             .user_agent(concat!("sltd-sync/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -282,7 +512,7 @@ impl HttpSource {
         Ok(Self {
             base: base.trim_end_matches('/').to_string(),
             client,
-            timeouts,
+            opts,
         })
     }
 
@@ -290,15 +520,39 @@ impl HttpSource {
         format!("{}/{}", self.base, path)
     }
 
+    /// A GET of `path` with total deadline `deadline`: reqwest's timer
+    /// for a request covers the connection, the headers and the whole body
+    /// (its client-wide timeout bounds each read only).
+    fn request(&self, path: &str, deadline: Duration) -> reqwest::blocking::RequestBuilder {
+        self.client.get(self.url(path)).timeout(deadline)
+    }
+
     fn send(
         &self,
         req: reqwest::blocking::RequestBuilder,
         path: &str,
+        pace: &Pace,
     ) -> Result<reqwest::blocking::Response, SyncError> {
-        let resp = req.send().map_err(|e| SyncError::Fetch {
-            what: self.url(path),
-            // The whole cause: "connection refused", a DNS or TLS failure.
-            reason: sltd_log::chain(&e),
+        let resp = req.send().map_err(|e| {
+            if let Some(r) =
+                std::error::Error::source(&e).and_then(|s| s.downcast_ref::<RedirectRefused>())
+            {
+                return transfer(
+                    path,
+                    TransferFault::Redirect {
+                        to: r.to.clone(),
+                        why: r.why,
+                    },
+                );
+            }
+            if e.is_timeout() {
+                return pace.timed_out(path);
+            }
+            SyncError::Fetch {
+                what: self.url(path),
+                // The whole cause: "connection refused", a DNS or TLS failure.
+                reason: sltd_log::chain(&e),
+            }
         })?;
         let st = resp.status();
         if st == reqwest::StatusCode::NOT_FOUND || st == reqwest::StatusCode::GONE {
@@ -306,10 +560,10 @@ impl HttpSource {
                 what: path.to_string(),
             });
         }
-        if !(st.is_success()
-            || st == reqwest::StatusCode::NOT_MODIFIED
-            || st == reqwest::StatusCode::RANGE_NOT_SATISFIABLE)
-        {
+        if st == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
+            return Err(transfer(path, TransferFault::RangeNotSatisfiable));
+        }
+        if !st.is_success() {
             return Err(SyncError::Fetch {
                 what: self.url(path),
                 reason: format!("HTTP status {st}"),
@@ -318,27 +572,60 @@ impl HttpSource {
         Ok(resp)
     }
 
-    fn read_small(
+    /// One attempt at a download: resumes from what `dest` holds.
+    fn download_once(
         &self,
-        resp: reqwest::blocking::Response,
         path: &str,
+        dest: &Path,
         cap: u64,
-    ) -> Result<Vec<u8>, SyncError> {
-        if resp.content_length().is_some_and(|l| l > cap) {
+        progress: &dyn Progress,
+    ) -> Result<u64, SyncError> {
+        use reqwest::header::{CONTENT_RANGE, RANGE};
+        let (mut out, have) = open_partial(dest)?;
+        let mut pace = self.opts.pace(self.opts.download);
+        let mut req = self.request(path, self.opts.download);
+        if have > 0 {
+            req = req.header(RANGE, format!("bytes={have}-"));
+        }
+        let resp = self.send(req, path, &pace)?;
+        let status = resp.status();
+        let io = SyncError::io(dest);
+        let resumed = status == reqwest::StatusCode::PARTIAL_CONTENT
+            && header(&resp, CONTENT_RANGE)
+                .is_some_and(|cr| cr.starts_with(&format!("bytes {have}-")));
+        let start = if resumed {
+            have
+        } else {
+            // A server without Range support sends the whole file.
+            out.set_len(0).map_err(SyncError::io(dest))?;
+            out.seek(SeekFrom::Start(0)).map_err(io)?;
+            0
+        };
+        if have > 0 {
+            tracing::debug!(path, have, resumed, "resuming download");
+        }
+        // A lying Content-Length (up to 2^64 - 1) must not wrap around.
+        let total = match resp.content_length().map(|l| l.checked_add(start)) {
+            Some(None) => Some(u64::MAX),
+            Some(Some(t)) => Some(t),
+            None => None,
+        };
+        if total.is_some_and(|t| t > cap) {
+            drop(out);
+            let _ = fs::remove_file(dest);
             return Err(too_large(path, cap));
         }
-        let mut buf = Vec::new();
-        resp.take(cap + 1)
-            .read_to_end(&mut buf)
-            .map_err(|e| SyncError::Fetch {
-                what: self.url(path),
-                // The whole cause: a reset, a timeout.
-                reason: sltd_log::chain(&e),
-            })?;
-        if buf.len() as u64 > cap {
-            return Err(too_large(path, cap));
-        }
-        Ok(buf)
+        let t = Transfer {
+            path,
+            already: start,
+            cap,
+            total,
+        };
+        let mut sink = PartialFile {
+            file: &mut out,
+            path: dest,
+        };
+        copy_capped(resp, &mut sink, &t, Some(&mut pace), progress)
     }
 }
 
@@ -355,41 +642,20 @@ impl Source for HttpSource {
     }
 
     fn get(&self, path: &str, cap: u64) -> Result<Vec<u8>, SyncError> {
-        let req = self
-            .client
-            .get(self.url(path))
-            .timeout(self.timeouts.metadata);
-        let resp = self.send(req, path)?;
-        self.read_small(resp, path, cap)
-    }
-
-    fn get_conditional(
-        &self,
-        path: &str,
-        cap: u64,
-        v: &Validators,
-    ) -> Result<Conditional, SyncError> {
-        use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
-        let mut req = self
-            .client
-            .get(self.url(path))
-            .timeout(self.timeouts.metadata);
-        if let Some(e) = &v.etag {
-            req = req.header(IF_NONE_MATCH, e);
+        let mut pace = self.opts.pace(self.opts.metadata);
+        let resp = self.send(self.request(path, self.opts.metadata), path, &pace)?;
+        if resp.content_length().is_some_and(|l| l > cap) {
+            return Err(too_large(path, cap));
         }
-        if let Some(m) = &v.last_modified {
-            req = req.header(IF_MODIFIED_SINCE, m);
-        }
-        let resp = self.send(req, path)?;
-        if resp.status() == reqwest::StatusCode::NOT_MODIFIED {
-            return Ok(Conditional::NotModified);
-        }
-        let validators = Validators {
-            etag: header(&resp, ETAG),
-            last_modified: header(&resp, LAST_MODIFIED),
+        let mut buf = Vec::new();
+        let t = Transfer {
+            path,
+            already: 0,
+            cap,
+            total: None,
         };
-        let bytes = self.read_small(resp, path, cap)?;
-        Ok(Conditional::Body { bytes, validators })
+        copy_capped(resp, &mut buf, &t, Some(&mut pace), &NoProgress)?;
+        Ok(buf)
     }
 
     fn download(
@@ -399,56 +665,30 @@ impl Source for HttpSource {
         cap: u64,
         progress: &dyn Progress,
     ) -> Result<u64, SyncError> {
-        use reqwest::header::{CONTENT_RANGE, RANGE};
-        let (mut out, have) = open_partial(dest)?;
-        let mut req = self.client.get(self.url(path));
-        if have > 0 {
-            req = req.header(RANGE, format!("bytes={have}-"));
+        match self.download_once(path, dest, cap, progress) {
+            Err(SyncError::Transfer {
+                fault: TransferFault::RangeNotSatisfiable,
+                ..
+            }) if dest.metadata().is_ok_and(|m| m.len() > 0) => {
+                // What we hold is not a prefix of the file (or is all of
+                // it): start over once, without a Range; verification
+                // decides. A second 416 is the mirror's fault.
+                tracing::info!(path, "HTTP 416 for a resumed download; downloading again");
+                fs::remove_file(dest).map_err(SyncError::io(dest))?;
+                self.download_once(path, dest, cap, progress)
+            }
+            r => r,
         }
-        let resp = self.send(req, path)?;
-        let status = resp.status();
-        let io = |e| SyncError::Io {
-            path: dest.to_path_buf(),
-            source: e,
-        };
-        if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
-            // What we hold is not a prefix of the file (or is all of it):
-            // start over; verification decides.
-            drop(out);
-            fs::remove_file(dest).map_err(io)?;
-            return self.download(path, dest, cap, progress);
-        }
-        let resumed = status == reqwest::StatusCode::PARTIAL_CONTENT
-            && header(&resp, CONTENT_RANGE)
-                .is_some_and(|cr| cr.starts_with(&format!("bytes {have}-")));
-        let start = if resumed {
-            have
-        } else {
-            // A server without Range support sends the whole file.
-            out.set_len(0).map_err(io)?;
-            out.seek(SeekFrom::Start(0)).map_err(io)?;
-            0
-        };
-        if have > 0 {
-            tracing::debug!(path, have, resumed, "resuming download");
-        }
-        let total = resp.content_length().map(|l| l + start);
-        if total.is_some_and(|t| t > cap) {
-            drop(out);
-            let _ = fs::remove_file(dest);
-            return Err(too_large(path, cap));
-        }
-        copy_capped(resp, &mut out, start, cap, total, path, dest, progress)
     }
 }
 
 /// A source for `--feed`: a URL (`http://`, `https://`) or a directory.
 pub fn open_source(
     feed: &str,
-    timeouts: HttpTimeouts,
+    http: HttpOptions,
 ) -> Result<Box<dyn Source + Send + Sync>, SyncError> {
     if feed.starts_with("http://") || feed.starts_with("https://") {
-        Ok(Box::new(HttpSource::new(feed, timeouts)?))
+        Ok(Box::new(HttpSource::new(feed, http)?))
     } else {
         let p = Path::new(feed.strip_prefix("file://").unwrap_or(feed));
         if !p.is_dir() {
@@ -457,5 +697,63 @@ pub fn open_source(
             });
         }
         Ok(Box::new(DirSource::new(p)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> reqwest::Url {
+        reqwest::Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn redirects_follow_the_policy_and_never_downgrade() {
+        let feed = url("https://feed.example.org/sltd");
+        let same = url("https://feed.example.org/other/checkpoint.json");
+        let cdn = url("https://edge.cdn.example.net/sltd/checkpoint.json");
+        let plain = url("http://feed.example.org/sltd/checkpoint.json");
+        let p = RedirectPolicy::SameOrigin;
+        assert_eq!(p.check(&feed, &feed, &same, 1), Ok(()));
+        assert!(p.check(&feed, &feed, &cdn, 1).is_err());
+        assert!(p.check(&feed, &feed, &plain, 1).is_err());
+        let any = RedirectPolicy::AnyOrigin;
+        assert_eq!(any.check(&feed, &feed, &cdn, 1), Ok(()));
+        assert_eq!(
+            any.check(&feed, &cdn, &plain, 2),
+            Err("a redirect from HTTPS to HTTP is never followed")
+        );
+        assert_eq!(
+            any.check(&feed, &feed, &cdn, MAX_REDIRECTS + 1),
+            Err("too many redirects")
+        );
+        assert!(RedirectPolicy::Never.check(&feed, &feed, &same, 1).is_err());
+        // A plain HTTP feed may redirect within its origin.
+        let http_feed = url("http://127.0.0.1:8080/");
+        let moved = url("http://127.0.0.1:8080/sltd/checkpoint.json");
+        assert_eq!(p.check(&http_feed, &http_feed, &moved, 1), Ok(()));
+    }
+
+    #[test]
+    fn the_pace_refuses_a_window_below_the_minimum_rate() {
+        let mut pace = Pace::new(Duration::from_secs(600), 1000, Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(20));
+        match pace.advance(1, "d") {
+            Err(SyncError::Transfer {
+                fault: TransferFault::TooSlow { bytes: 1, .. },
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        let mut pace = Pace::new(Duration::ZERO, 0, Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(matches!(
+            pace.advance(1, "d"),
+            Err(SyncError::Transfer {
+                fault: TransferFault::Deadline { .. },
+                ..
+            })
+        ));
     }
 }

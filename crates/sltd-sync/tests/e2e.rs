@@ -14,7 +14,7 @@ use sltd_model::{
     Date, DocumentKey, DocumentNumber, DocumentType, Query, Record, Reference, Status,
 };
 use sltd_publisher::serve::{ServeOptions, StaticServer};
-use sltd_sync::source::{HttpSource, HttpTimeouts};
+use sltd_sync::source::{HttpOptions, HttpSource};
 use sltd_sync::{Compaction, CompactionPolicy, SyncOptions};
 
 fn serve(dir: &std::path::Path, opts: ServeOptions) -> StaticServer {
@@ -53,7 +53,7 @@ fn publish_serve_sync_query() {
     let v1 = records(3000, 1);
     publish_opts(&mut p, v1.clone(), &[&k], true);
     let server = serve(&feed, ServeOptions::default());
-    let http = HttpSource::new(&server.url(), HttpTimeouts::default()).unwrap();
+    let http = HttpSource::new(&server.url(), HttpOptions::default()).unwrap();
     let trust = feed.join("1.root.json");
     let no_compact = SyncOptions {
         compaction: CompactionPolicy {
@@ -165,7 +165,7 @@ fn interrupted_downloads_resume_and_plain_servers_work() {
             ..Default::default()
         },
     );
-    let http = HttpSource::new(&cutting.url(), HttpTimeouts::default()).unwrap();
+    let http = HttpSource::new(&cutting.url(), HttpOptions::default()).unwrap();
     let data = tmp.path().join("data-resume");
     let err = sync_from(&http, &trust, &data, SyncOptions::default()).unwrap_err();
     assert_eq!(err.kind(), "fetch", "{err}");
@@ -191,7 +191,7 @@ fn interrupted_downloads_resume_and_plain_servers_work() {
             no_range: true,
         },
     );
-    let http = HttpSource::new(&plain.url(), HttpTimeouts::default()).unwrap();
+    let http = HttpSource::new(&plain.url(), HttpOptions::default()).unwrap();
     let data = tmp.path().join("data-plain");
     assert!(sync_from(&http, &trust, &data, SyncOptions::default()).is_err());
     let r = sync_from(&http, &trust, &data, SyncOptions::default()).unwrap();

@@ -418,6 +418,21 @@ impl Spawned {
     }
 }
 
+impl Spawned {
+    /// Waits (at most `timeout`, then panics) for the program to exit, as
+    /// a [`Run`]: a watchdog for a program that must end by itself.
+    #[track_caller]
+    pub fn finish(mut self, timeout: Duration) -> Run {
+        let status = self.wait_exit(timeout);
+        Run {
+            command: self.command.clone(),
+            status,
+            stdout: self.lines(Stream::Stdout).join("\n"),
+            stderr: self.lines(Stream::Stderr).join("\n"),
+        }
+    }
+}
+
 impl Drop for Spawned {
     fn drop(&mut self) {
         let _ = self.child.kill();
