@@ -348,6 +348,7 @@ fn state_root_mismatch_after_apply() {
     let wrong = sha256(b"not the state");
     let header = DeltaHeader {
         feed: "main".into(),
+        root_version: 1,
         sequence: 4,
         prev_state_root: cp3.state_root,
         state_root: wrong,
@@ -455,11 +456,15 @@ fn root_rotation_signed_only_by_new_keys() {
     let evil = key(66);
     let mut root = c.root();
     root.version = 2;
-    root.keys = KeySet {
+    root.root_keys = KeySet {
+        keys: vec![key(67).public().clone()],
+        threshold: 1,
+    };
+    root.online_keys = KeySet {
         keys: vec![evil.public().clone()],
         threshold: 1,
     };
-    std::fs::write(m.join(layout::root_path(2)), root.seal(&[&evil])).unwrap();
+    std::fs::write(m.join(layout::root_path(2)), root.seal(&[&key(67)])).unwrap();
     let cp = Checkpoint {
         root_version: 2,
         ..c.checkpoint(4)

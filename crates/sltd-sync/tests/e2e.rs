@@ -14,6 +14,7 @@ use sltd_model::{
     Date, DocumentKey, DocumentNumber, DocumentType, Query, Record, Reference, Status,
 };
 use sltd_publisher::serve::{ServeOptions, StaticServer};
+use sltd_publisher::{RoleKeys, RotateOptions};
 use sltd_sync::source::{HttpSource, HttpTimeouts};
 use sltd_sync::{Compaction, CompactionPolicy, SyncOptions};
 
@@ -209,15 +210,28 @@ fn root_rotation_is_followed() {
     publish(&mut p, records(200, 4), &[&a]);
     let trust = feed.join("1.root.json");
     sync_dir(&feed, &trust, &data).unwrap();
-    // Rotate to key b, signed by a (old) and b (new).
-    p.rotate_root(
-        vec![b.public().clone()],
-        1,
-        sltd_feed::now_unix() + 86_400 * 30,
-        &[&a, &b],
-        sltd_feed::now_unix(),
-    )
-    .unwrap();
+    // Rotate the online key to b: signed by the root keys, the checkpoint
+    // re-signed with b.
+    let [r1, r2] = root_keys();
+    let now = sltd_feed::now_unix();
+    let rotation = RotateOptions {
+        root_keys: None,
+        online_keys: Some(RoleKeys {
+            keys: vec![b.public().clone()],
+            threshold: 1,
+        }),
+        max_checkpoint_validity: None,
+        expires_at: now + 86_400 * 30,
+        now,
+    };
+    // Without the new online key the checkpoint cannot be re-signed: refused
+    // before anything is written.
+    assert!(p.rotate_root(&rotation, &[&r1, &r2]).is_err());
+    assert!(!feed.join("2.root.json").exists());
+    // The online key alone cannot rotate the root.
+    assert!(p.rotate_root(&rotation, &[&a, &b]).is_err());
+    p.rotate_root(&rotation, &[&r1, &r2, &b]).unwrap();
+    assert_eq!(p.checkpoint().root_version, 2);
     let v2 = mutate(p.records(), 1, 1, 5);
     publish(&mut p, v2, &[&b]);
     let r = sync_dir(&feed, &trust, &data).unwrap();
