@@ -241,3 +241,64 @@ fn root_rotation_is_followed() {
     let mut p = sltd_publisher::Publisher::open(&feed).unwrap();
     assert!(p.refresh(&[&a], sltd_feed::now_unix()).is_err());
 }
+
+#[test]
+fn a_rotation_that_drops_a_key_keeps_every_post_working() {
+    let tmp = tempfile::tempdir().unwrap();
+    let feed = tmp.path().join("feed");
+    let (k1, k2, k3) = (key(11), key(12), key(13));
+    let [r1, r2] = root_keys();
+    let r3 = key(203);
+    let mut p = init(&feed, "drop", &[&k1, &k2], 2, Limits::default());
+    let trust = feed.join("1.root.json");
+    // Sequences 1..=4, a snapshot at 2; a post synced at each sequence.
+    let mut v = records(300, 21);
+    let mut posts = vec![(0, tmp.path().join("post-0"))];
+    sync_dir(&feed, &trust, &posts[0].1).unwrap();
+    for seq in 1..=4u64 {
+        publish_opts(&mut p, v.clone(), &[&k1, &k2], seq == 2);
+        let data = tmp.path().join(format!("post-{seq}"));
+        sync_dir(&feed, &trust, &data).unwrap();
+        posts.push((seq, data));
+        v = mutate(&v, 2, 3, 40 + seq);
+    }
+    // Rotate the online keys {k1, k2} -> {k2, k3} and the root keys
+    // {r1, r2} -> {r2, r3}, all 2 of 2; k1 and r1 are dropped.
+    let now = sltd_feed::now_unix();
+    let rotation = RotateOptions {
+        root_keys: Some(RoleKeys {
+            keys: vec![r2.public().clone(), r3.public().clone()],
+            threshold: 2,
+        }),
+        online_keys: Some(RoleKeys {
+            keys: vec![k2.public().clone(), k3.public().clone()],
+            threshold: 2,
+        }),
+        max_checkpoint_validity: None,
+        expires_at: now + 86_400 * 30,
+        now,
+    };
+    p.rotate_root(&rotation, &[&r1, &r2, &r3, &k2, &k3])
+        .unwrap();
+    // Every post and a fresh one follow the re-signed checkpoint: the
+    // snapshot and deltas signed by {k1, k2} verify under root 1.
+    let fresh = tmp.path().join("fresh-before");
+    let r = sync_dir(&feed, &trust, &fresh).unwrap();
+    assert_eq!((r.sequence, r.snapshot), (4, Some(2)));
+    assert_eq!(served(&fresh), model(p.records()));
+    // One more publication under the new keys only.
+    publish(&mut p, v.clone(), &[&k2, &k3]);
+    assert!(p.refresh(&[&k1, &k2], sltd_feed::now_unix()).is_err());
+    let want = model(p.records());
+    for (seq, data) in &posts {
+        let r =
+            sync_dir(&feed, &trust, data).unwrap_or_else(|e| panic!("post at sequence {seq}: {e}"));
+        assert_eq!(r.sequence, 5, "post at sequence {seq}");
+        assert!(r.forgot_retired, "the keys changed");
+        assert_eq!(served(data), want, "post at sequence {seq}");
+    }
+    let fresh = tmp.path().join("fresh-after");
+    let r = sync_dir(&feed, &trust, &fresh).unwrap();
+    assert_eq!((r.sequence, r.snapshot, r.deltas_applied), (5, Some(2), 3));
+    assert_eq!(served(&fresh), want);
+}
