@@ -160,6 +160,15 @@ fn check_root_threshold(keys: &KeySet) -> Result<(), PublishError> {
             ),
         });
     }
+    if keys.keys.len() < keys.threshold {
+        return Err(PublishError::Refused {
+            reason: format!(
+                "the root role lists {} key(s), fewer than its threshold of {}: give at least {MIN_ROOT_THRESHOLD} root keys",
+                keys.keys.len(),
+                keys.threshold
+            ),
+        });
+    }
     Ok(())
 }
 
