@@ -2,7 +2,8 @@
 //! serve`, `sltd-sync run` over HTTP and from a directory, `sltd-sync
 //! status`, `sltdd --data-dir` answering `sltd check`; a replayed older
 //! checkpoint refused; an expired feed still answered and reported
-//! EXPIRED.
+//! EXPIRED; two root keys at init and an online key rotation followed by
+//! posts behind and fresh.
 
 use std::time::Duration;
 
@@ -154,4 +155,133 @@ fn an_expired_feed_is_still_answered_and_reported_expired() {
         "{}",
         daemon.metrics()
     );
+}
+
+#[test]
+fn init_wants_two_root_keys_and_rotate_root_re_signs_the_checkpoint_for_every_post() {
+    let p = programs();
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    // One root key (threshold 1) is refused, as is a threshold of 1.
+    for k in ["solo.key", "solo-2.key", "online.key"] {
+        p.sltd
+            .run(["feed", "keygen", "--output", arg(&work.join(k))])
+            .success();
+    }
+    let solo = work.join("SOLO");
+    let (solo_key, online) = (work.join("solo.key"), work.join("online.key"));
+    let run = p.sltd.run([
+        "feed",
+        "init",
+        "--dir",
+        arg(&solo),
+        "--root-key",
+        arg(&solo_key),
+        "--key",
+        arg(&online),
+    ]);
+    assert_eq!(run.code(), Some(2), "{run}");
+    assert!(run.stderr.contains("at least 2 root keys"), "{run}");
+    let run = p.sltd.run([
+        "feed",
+        "init",
+        "--dir",
+        arg(&solo),
+        "--root-key",
+        arg(&solo_key),
+        "--root-key",
+        arg(&work.join("solo-2.key.pub")),
+        "--root-threshold",
+        "1",
+        "--key",
+        arg(&online),
+    ]);
+    assert_eq!(run.code(), Some(2), "{run}");
+    assert!(run.stderr.contains("at least 2 offline keys"), "{run}");
+    assert!(!solo.join("1.root.json").exists());
+
+    let csv = work.join("export.csv");
+    write_export(&csv, &records(2_000));
+    let feed = Feed::create(&p.sltd, work, &[]);
+    feed.publish(&p.sltd, &csv, true);
+    let behind = work.join("DATA-behind");
+    sync(arg(&feed.dir), &behind, &feed.trust).success();
+
+    // Retire the online key for a new one, as the README says.
+    let new_key = work.join("feed-2.key");
+    p.sltd
+        .run(["feed", "keygen", "--output", arg(&new_key)])
+        .success();
+    let new_pub = work.join("feed-2.key.pub");
+    let rotate = p
+        .sltd
+        .run([
+            "feed",
+            "rotate-root",
+            "--dir",
+            arg(&feed.dir),
+            "--key",
+            arg(&feed.root_keys[0]),
+            "--key",
+            arg(&feed.root_keys[1]),
+            "--key",
+            arg(&new_key),
+            "--new-key",
+            arg(&new_pub),
+        ])
+        .success();
+    assert!(rotate.stdout.contains("root version 2 written"), "{rotate}");
+    assert!(
+        rotate
+            .stdout
+            .contains("checkpoint sequence 1 re-signed under root version 2"),
+        "{rotate}"
+    );
+    // A fresh post right after the rotation takes the snapshot signed
+    // under root 1.
+    let fresh = work.join("DATA-fresh");
+    let r = sync(arg(&feed.dir), &fresh, &feed.trust).success().json();
+    assert_eq!(
+        (r["sequence"].as_u64(), r["snapshot"].as_u64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    // The next publication is signed by the new key only; the old one is
+    // refused.
+    let csv2 = work.join("export-2.csv");
+    write_export(&csv2, &records(2_100));
+    let old = p.sltd.run([
+        "feed",
+        "publish",
+        "--dir",
+        arg(&feed.dir),
+        "--key",
+        arg(&feed.key),
+        "--input",
+        arg(&csv2),
+    ]);
+    assert_eq!(old.code(), Some(2), "{old}");
+    assert!(old.stderr.contains("listed in the root"), "{old}");
+    p.sltd
+        .run([
+            "feed",
+            "publish",
+            "--dir",
+            arg(&feed.dir),
+            "--key",
+            arg(&new_key),
+            "--input",
+            arg(&csv2),
+        ])
+        .success();
+    // The post synced before the rotation forgets what the retired key
+    // taught; the fresh one learned under the new root already.
+    for (data, forgot) in [(&behind, true), (&fresh, false)] {
+        let r = sync(arg(&feed.dir), data, &feed.trust).success().json();
+        assert_eq!(r["sequence"], 2, "{r}");
+        assert_eq!(r["forgot_retired"], forgot, "{r}");
+    }
+    let (_, a) = status(&behind);
+    let (_, b) = status(&fresh);
+    assert_eq!(a["state_root"], b["state_root"]);
 }

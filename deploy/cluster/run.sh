@@ -102,8 +102,9 @@ cp "$WORK/first.csv" "$WORK/second.csv"
 for i in $(seq 1 50); do
     printf 'UTO,P,QQZ%09d,stolen,2026-11-01,CLUSTER-%d\n' "$i" "$i" >> "$WORK/second.csv"
 done
-"${BIN}sltd" feed keygen --output "$WORK/feed.key" >/dev/null
-"${BIN}sltd" feed init --dir "$WORK/FEED" --key "$WORK/feed.key" --name cluster >/dev/null
+for k in feed root-1 root-2; do "${BIN}sltd" feed keygen --output "$WORK/$k.key" >/dev/null; done
+"${BIN}sltd" feed init --dir "$WORK/FEED" --key "$WORK/feed.key" \
+    --root-key "$WORK/root-1.key" --root-key "$WORK/root-2.key" --name cluster >/dev/null
 cp "$WORK/FEED/1.root.json" "$WORK/trust.json"
 "${BIN}sltd" feed publish --dir "$WORK/FEED" --key "$WORK/feed.key" --input "$WORK/first.csv" --snapshot >/dev/null
 "${BIN}sltd" feed serve --dir "$WORK/FEED" --listen "$FEED_ADDR" >"$WORK/feed.out" 2>&1 &

@@ -22,7 +22,7 @@ fn test_key() -> SecretKey {
     SecretKey::from_seed(&[7; 32])
 }
 
-/// A root trusting only [`test_key`], with small limits so that no input
+/// A root trusting only [`test_key`] (for both roles), with small limits so that no input
 /// can make a harness allocate much.
 fn test_root() -> Root {
     let key = test_key();
@@ -30,10 +30,15 @@ fn test_root() -> Root {
         feed: FEED.into(),
         version: 1,
         expires_at: i64::MAX,
-        keys: sltd_feed::keys::KeySet {
+        root_keys: sltd_feed::keys::KeySet {
             keys: vec![key.public().clone()],
             threshold: 1,
         },
+        online_keys: sltd_feed::keys::KeySet {
+            keys: vec![key.public().clone()],
+            threshold: 1,
+        },
+        max_checkpoint_validity: i64::MAX,
         limits: Limits {
             max_checkpoint_bytes: 64 << 10,
             max_delta_bytes: 1 << 20,
@@ -113,6 +118,7 @@ pub fn feed_delta(data: &[u8]) {
     let header = serde_json::json!({
         "spec_version": SPEC_VERSION,
         "feed": FEED,
+        "root_version": 1,
         "sequence": 1,
         "prev_state_root": hex(&[0; 32]),
         "state_root": hex(&[1; 32]),

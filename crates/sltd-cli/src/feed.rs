@@ -17,7 +17,9 @@ use sltd_feed::metadata::Limits;
 use sltd_feed::{format_unix, hex, now_unix};
 use sltd_publisher::keys::write_secret_key;
 use sltd_publisher::serve::{ServeOptions, StaticServer};
-use sltd_publisher::{InitOptions, PublishOptions, Publisher, PublisherConfig};
+use sltd_publisher::{
+    InitOptions, PublishOptions, Publisher, PublisherConfig, RoleKeys, RotateOptions,
+};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum FeedCommand {
@@ -36,12 +38,13 @@ pub(crate) enum FeedCommand {
     Refresh {
         #[arg(long)]
         dir: PathBuf,
-        /// Signing key file(s); enough to reach the root's threshold.
+        /// Online signing key file(s); enough to reach the online threshold.
         #[arg(long = "key", required = true)]
         keys: Vec<PathBuf>,
     },
-    /// Write root version N+1 with new keys, signed by a threshold of the
-    /// old keys and of the new keys.
+    /// Write root version N+1 with new root (offline) or online keys, signed
+    /// by a threshold of the old and of the new root keys, then re-sign the
+    /// checkpoint under it with the new online keys.
     RotateRoot(RotateArgs),
     /// Serve the feed directory over HTTP (for tests and small sites).
     Serve(ServeArgs),
@@ -49,19 +52,32 @@ pub(crate) enum FeedCommand {
 
 #[derive(Args, Debug)]
 #[command(after_help = "Example:\n  \
-    sltd feed keygen --output feed.key\n  \
-    sltd feed init --dir FEED --key feed.key --name example-sltd\n\n\
+    sltd feed keygen --output root-1.key    # offline keys: kept on separate media\n  \
+    sltd feed keygen --output root-2.key\n  \
+    sltd feed keygen --output root-3.key\n  \
+    sltd feed keygen --output feed.key      # the online key, on the publishing machine\n  \
+    sltd feed init --dir FEED --root-key root-1.key --root-key root-2.key \\\n      \
+    --root-key root-3.key.pub --key feed.key --name example-sltd\n\n\
     Give clients a copy of FEED/1.root.json to pin with sltd-sync --trust.")]
 pub(crate) struct InitArgs {
     #[arg(long)]
     dir: PathBuf,
-    /// Signing key file(s) held here; their public keys go into the root.
+    /// Root (offline) key files: secret key files sign the root, public key
+    /// files (.pub) are only listed. They sign nothing but root metadata.
+    #[arg(long = "root-key", required = true)]
+    root_keys: Vec<PathBuf>,
+    /// Root-key signatures required on a root (at least 2).
+    #[arg(long, default_value_t = sltd_publisher::MIN_ROOT_THRESHOLD)]
+    root_threshold: usize,
+    /// Online signing key file(s) held here: they sign checkpoints, deltas
+    /// and snapshots.
     #[arg(long = "key", required = true)]
     keys: Vec<PathBuf>,
-    /// Further public keys (KEYFILE.pub) to list in the root.
+    /// Further online public keys (KEYFILE.pub) to list in the root.
     #[arg(long = "public-key")]
     public_keys: Vec<PathBuf>,
-    /// Signatures required on every file.
+    /// Online-key signatures required on every checkpoint, delta and
+    /// snapshot.
     #[arg(long, default_value_t = 1)]
     threshold: usize,
     /// The feed's name, in every signed file.
@@ -73,6 +89,10 @@ pub(crate) struct InitArgs {
     /// How long each checkpoint stays valid; publish or refresh more often.
     #[arg(long, default_value = "7days")]
     checkpoint_ttl: humantime::Duration,
+    /// The longest validity the root allows any checkpoint (default: the
+    /// checkpoint TTL): how long stolen online keys can freeze a post.
+    #[arg(long)]
+    max_checkpoint_validity: Option<humantime::Duration>,
     /// Write a snapshot every N sequences (0: only on request or after a
     /// large change).
     #[arg(long, default_value_t = 100)]
@@ -112,18 +132,41 @@ pub(crate) struct PublishArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Example (retire online key feed.key for feed-2.key):\n  \
+    sltd feed rotate-root --dir FEED --key root-1.key --key root-2.key \\\n      \
+    --key feed-2.key --new-key feed-2.key.pub\n\n\
+    The checkpoint is re-signed under the new root at once, with the new\n\
+    online keys, so they must be among --key."
+)]
 pub(crate) struct RotateArgs {
     #[arg(long)]
     dir: PathBuf,
-    /// Secret key files: enough of the old keys and of the new keys to
-    /// reach both thresholds.
+    /// Secret key files: enough of the old and of the new root keys to
+    /// reach both root thresholds, and enough of the new online keys to
+    /// re-sign the checkpoint.
     #[arg(long = "key", required = true)]
     keys: Vec<PathBuf>,
-    /// Keys of the new root: public key files (.pub) or secret key files.
-    #[arg(long = "new-key", required = true)]
+    /// Root (offline) keys of the new root: public (.pub) or secret key
+    /// files. Without it, the root keys stay.
+    #[arg(long = "new-root-key")]
+    new_root_keys: Vec<PathBuf>,
+    /// Root-key threshold of the new root (default: 2 with new root keys,
+    /// otherwise unchanged).
+    #[arg(long)]
+    root_threshold: Option<usize>,
+    /// Online keys of the new root: public (.pub) or secret key files.
+    /// Without it, the online keys stay.
+    #[arg(long = "new-key")]
     new_keys: Vec<PathBuf>,
-    #[arg(long, default_value_t = 1)]
-    threshold: usize,
+    /// Online-key threshold of the new root (default: 1 with new online
+    /// keys, otherwise unchanged).
+    #[arg(long)]
+    threshold: Option<usize>,
+    /// The longest validity the new root allows a checkpoint (default:
+    /// unchanged).
+    #[arg(long)]
+    max_checkpoint_validity: Option<humantime::Duration>,
     #[arg(long, default_value = "365days")]
     expires: humantime::Duration,
 }
@@ -163,6 +206,28 @@ fn read_public(path: &Path) -> anyhow::Result<PublicKey> {
         })
 }
 
+/// The public keys of a role from key files (public or secret), and the
+/// secret keys among them (which can sign).
+fn read_role_keys(paths: &[PathBuf]) -> anyhow::Result<(Vec<SecretKey>, Vec<PublicKey>)> {
+    let mut secrets = Vec::new();
+    let mut keys: Vec<PublicKey> = Vec::new();
+    for p in paths {
+        let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        let public = match SecretKey::from_file_bytes(&bytes) {
+            Ok(k) => {
+                let public = k.public().clone();
+                secrets.push(k);
+                public
+            }
+            Err(_) => read_public(p)?,
+        };
+        if !keys.contains(&public) {
+            keys.push(public);
+        }
+    }
+    Ok((secrets, keys))
+}
+
 fn secs(d: humantime::Duration) -> i64 {
     Duration::from(d).as_secs() as i64
 }
@@ -189,7 +254,7 @@ pub(crate) fn run(cmd: FeedCommand) -> anyhow::Result<u8> {
             Ok(0)
         }
         FeedCommand::Init(a) => {
-            let secrets = read_secrets(&a.keys)?;
+            let mut secrets = read_secrets(&a.keys)?;
             let mut keys: Vec<PublicKey> = secrets.iter().map(|k| k.public().clone()).collect();
             for p in &a.public_keys {
                 let k = read_public(p)?;
@@ -197,6 +262,8 @@ pub(crate) fn run(cmd: FeedCommand) -> anyhow::Result<u8> {
                     keys.push(k);
                 }
             }
+            let (root_secrets, root_keys) = read_role_keys(&a.root_keys)?;
+            secrets.extend(root_secrets);
             let mut limits = Limits::default();
             if let Some(m) = a.max_delta_bytes {
                 limits.max_delta_bytes = m;
@@ -204,9 +271,18 @@ pub(crate) fn run(cmd: FeedCommand) -> anyhow::Result<u8> {
             let now = now_unix();
             let opts = InitOptions {
                 feed: a.name,
-                keys,
-                threshold: a.threshold,
+                root_keys: RoleKeys {
+                    keys: root_keys,
+                    threshold: a.root_threshold,
+                },
+                online_keys: RoleKeys {
+                    keys,
+                    threshold: a.threshold,
+                },
                 root_expires_at: now + secs(a.root_expires),
+                max_checkpoint_validity: secs(
+                    a.max_checkpoint_validity.unwrap_or(a.checkpoint_ttl),
+                ),
                 limits,
                 config: PublisherConfig {
                     checkpoint_ttl: secs(a.checkpoint_ttl),
@@ -218,12 +294,15 @@ pub(crate) fn run(cmd: FeedCommand) -> anyhow::Result<u8> {
             let signers: Vec<&SecretKey> = secrets.iter().collect();
             std::fs::create_dir_all(&a.dir)?;
             let p = Publisher::init(&a.dir, &opts, &signers)?;
+            let r = p.root();
             println!(
-                "created feed {:?} in {}: root version 1, {} key(s), threshold {}",
-                p.root().feed,
+                "created feed {:?} in {}: root version 1, root keys {} of {} (offline: keep them off this machine), online keys {} of {}",
+                r.feed,
                 a.dir.display(),
-                p.root().keys.keys.len(),
-                p.root().keys.threshold
+                r.root_keys.threshold,
+                r.root_keys.keys.len(),
+                r.online_keys.threshold,
+                r.online_keys.keys.len(),
             );
             println!(
                 "clients pin {}",
@@ -248,19 +327,49 @@ pub(crate) fn run(cmd: FeedCommand) -> anyhow::Result<u8> {
         FeedCommand::RotateRoot(a) => {
             let secrets = read_secrets(&a.keys)?;
             let signers: Vec<&SecretKey> = secrets.iter().collect();
-            let new_keys = a
-                .new_keys
-                .iter()
-                .map(|p| read_public(p))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let mut p = Publisher::open(&a.dir)?;
+            let role = |files: &[PathBuf], threshold: Option<usize>, default: usize| {
+                if files.is_empty() {
+                    if threshold.is_some() {
+                        bail!(
+                            "a new threshold needs the role's keys (--new-root-key or --new-key)"
+                        );
+                    }
+                    return Ok(None);
+                }
+                let keys = read_role_keys(files)?.1;
+                Ok(Some(RoleKeys {
+                    keys,
+                    threshold: threshold.unwrap_or(default),
+                }))
+            };
             let now = now_unix();
-            let r = p.rotate_root(new_keys, a.threshold, now + secs(a.expires), &signers, now)?;
+            let opts = RotateOptions {
+                root_keys: role(
+                    &a.new_root_keys,
+                    a.root_threshold,
+                    sltd_publisher::MIN_ROOT_THRESHOLD,
+                )?,
+                online_keys: role(&a.new_keys, a.threshold, 1)?,
+                max_checkpoint_validity: a.max_checkpoint_validity.map(secs),
+                expires_at: now + secs(a.expires),
+                now,
+            };
+            let mut p = Publisher::open(&a.dir)?;
+            let r = p.rotate_root(&opts, &signers)?;
             println!(
-                "root version {} written: {} key(s), threshold {}",
+                "root version {} written: root keys {} of {}, online keys {} of {}",
                 r.version,
-                r.keys.keys.len(),
-                r.keys.threshold
+                r.root_keys.threshold,
+                r.root_keys.keys.len(),
+                r.online_keys.threshold,
+                r.online_keys.keys.len(),
+            );
+            let c = p.checkpoint();
+            println!(
+                "checkpoint sequence {} re-signed under root version {} with the new online key(s); expires {}",
+                c.sequence,
+                c.root_version,
+                format_unix(c.expires_at)
             );
             Ok(0)
         }

@@ -85,8 +85,14 @@ fn build_and_publish_count_unknown_countries_and_can_refuse_them() {
     // The feed publisher reads the export through the same statistics.
     let feed = b.dir.path().join("feed");
     let key = b.dir.path().join("feed.key");
-    let (code, _, err) = sltd(&["feed", "keygen", "--output", p(&key)]);
-    assert_eq!(code, 0, "{err}");
+    let (r1, r2) = (
+        b.dir.path().join("root-1.key"),
+        b.dir.path().join("root-2.key"),
+    );
+    for k in [&key, &r1, &r2] {
+        let (code, _, err) = sltd(&["feed", "keygen", "--output", p(k)]);
+        assert_eq!(code, 0, "{err}");
+    }
     let (code, _, err) = sltd(&[
         "feed",
         "init",
@@ -94,6 +100,10 @@ fn build_and_publish_count_unknown_countries_and_can_refuse_them() {
         p(&feed),
         "--key",
         p(&key),
+        "--root-key",
+        p(&r1),
+        "--root-key",
+        p(&r2),
         "--name",
         "test",
     ]);

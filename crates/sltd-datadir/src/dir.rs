@@ -25,7 +25,7 @@ use sltd_feed::{Hash32, hex, now_unix, parse_hash_hex};
 
 use crate::DataDirError;
 use crate::layout::{
-    self, CURRENT, DOWNLOAD, FILES, FileKind, GENERATIONS, LOCK, STATE, StateFile,
+    self, CURRENT, DOWNLOAD, FILES, FileKind, GENERATIONS, LOCK, ROOTS, STATE, StateFile,
 };
 
 /// Longest `CURRENT`, generation or state file read.
@@ -175,12 +175,45 @@ pub struct SyncStatus {
 }
 
 /// The highest checkpoint verified so far: a lower one is a rollback, the
-/// same sequence with another root a fork.
+/// same sequence with another root a fork, the same sequence issued earlier
+/// an `issued_at` rollback. It is set aside when the keys it was verified
+/// under are retired or the pin changes (`sltd_feed::trust`), so it records
+/// both.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KnownCheckpoint {
     pub sequence: u64,
     #[serde(with = "hash_text")]
     pub state_root: Hash32,
+    /// The checkpoint's `issued_at` (absent in older records).
+    #[serde(default)]
+    pub issued_at: Option<i64>,
+    /// The root version it verified under (absent in older records).
+    #[serde(default)]
+    pub root_version: Option<u64>,
+    /// The SHA-256 of the pinned root file it was verified from.
+    #[serde(default, with = "opt_hash_text")]
+    pub pin_sha256: Option<Hash32>,
+}
+
+mod opt_hash_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use sltd_feed::{Hash32, hex, parse_hash_hex};
+
+    pub(super) fn serialize<S: Serializer>(h: &Option<Hash32>, s: S) -> Result<S::Ok, S::Error> {
+        match h {
+            Some(h) => s.serialize_some(&hex(h)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Hash32>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(text) => parse_hash_hex(&text)
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom("not a 64-digit hex hash")),
+        }
+    }
 }
 
 mod hash_text {
@@ -697,6 +730,49 @@ impl DataDir {
         }
     }
 
+    /// The root version the checkpoint of `g` names (it verified under that
+    /// root when `g` was installed); `None` when it does not read.
+    pub fn root_version_of(&self, g: &Generation) -> Result<Option<u64>, DataDirError> {
+        let bytes = read_capped(&g.checkpoint, MAX_META_BYTES)?;
+        Ok(Checkpoint::claimed_root_version(&bytes).ok())
+    }
+
+    /// Root `version` as stored by an earlier sync (`state/roots/`), or
+    /// `None`. The bytes are only a copy: the sync verifies them as a link
+    /// of the chain from the pinned root every time.
+    pub fn read_stored_root(&self, version: u64) -> Result<Option<Vec<u8>>, DataDirError> {
+        let path = self
+            .state_dir()
+            .join(ROOTS)
+            .join(layout::stored_root_file_name(version));
+        match read_capped(&path, sltd_feed::metadata::MAX_ROOT_BYTES) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores root `version`, just verified from the chain.
+    pub fn write_stored_root(&self, version: u64, bytes: &[u8]) -> Result<(), DataDirError> {
+        let dir = self.state_dir().join(ROOTS);
+        fs::create_dir_all(&dir).map_err(DataDirError::io(&dir))?;
+        write_atomically(&dir.join(layout::stored_root_file_name(version)), bytes)
+    }
+
+    /// Removes every stored root (the pin changed: the chain is rebuilt
+    /// from the new pin and the feed).
+    pub fn clear_stored_roots(&self) -> Result<(), DataDirError> {
+        let dir = self.state_dir().join(ROOTS);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(DataDirError::Io {
+                path: dir,
+                source: e,
+            }),
+        }
+    }
+
     /// Replaces one of the sync's state files atomically.
     pub fn write_state_file(&self, file: StateFile, bytes: &[u8]) -> Result<(), DataDirError> {
         write_atomically(&self.state_dir().join(file.name()), bytes)
@@ -712,16 +788,21 @@ impl DataDir {
             .map_err(|e| DataDirError::malformed(self.state_dir().join(StateFile::Known.name()), e))
     }
 
-    /// Remembers a verified checkpoint as the highest seen, and its
-    /// envelope (verified again when the transport says it is unchanged).
+    /// Remembers a verified checkpoint as the highest seen, with the pin it
+    /// was verified from, and its envelope (verified again when the
+    /// transport says it is unchanged).
     pub fn remember_checkpoint(
         &self,
         checkpoint: &Checkpoint,
         envelope: &[u8],
+        pin_sha256: &Hash32,
     ) -> Result<(), DataDirError> {
         let known = KnownCheckpoint {
             sequence: checkpoint.sequence,
             state_root: checkpoint.state_root,
+            issued_at: Some(checkpoint.issued_at),
+            root_version: Some(checkpoint.root_version),
+            pin_sha256: Some(*pin_sha256),
         };
         self.write_state_file(StateFile::Known, &json_bytes(&known))?;
         self.write_state_file(StateFile::LastCheckpoint, envelope)

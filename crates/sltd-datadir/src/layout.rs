@@ -9,8 +9,10 @@
 //!   files/                    index files (base and delta segments), state
 //!                             bucket files and checkpoints; immutable, and a
 //!                             name is never reused for other bytes
-//!   state/root.json           newest trusted root metadata
-//!   state/known.json          highest verified checkpoint (rollback defence)
+//!   state/roots/N.root.json   every root after the pinned one, verified
+//!                             as a chain from the pin on every sync
+//!   state/known.json          highest verified checkpoint (rollback defence),
+//!                             its issue time, root version and the pin
 //!   state/checkpoint.json     its envelope
 //!   state/status.json         outcome of the last sync runs
 //!   state/download/           partial downloads, resumed by the next run
@@ -27,12 +29,18 @@ pub(crate) const FILES: &str = "files";
 pub(crate) const STATE: &str = "state";
 pub(crate) const DOWNLOAD: &str = "download";
 pub(crate) const LOCK: &str = "lock";
+/// The roots after the pinned one, in `state/`.
+pub(crate) const ROOTS: &str = "roots";
+
+/// The name of stored root `version` in `state/roots/`: the feed's own
+/// name for it.
+pub(crate) fn stored_root_file_name(version: u64) -> String {
+    sltd_feed::layout::root_path(version)
+}
 
 /// The sync's files in `state/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StateFile {
-    /// The newest root verified through the chain from the pinned one.
-    TrustedRoot,
     /// The highest checkpoint sequence and state root verified.
     Known,
     /// The envelope of that checkpoint.
@@ -44,7 +52,6 @@ pub enum StateFile {
 impl StateFile {
     pub(crate) fn name(self) -> &'static str {
         match self {
-            StateFile::TrustedRoot => "root.json",
             StateFile::Known => "known.json",
             StateFile::LastCheckpoint => "checkpoint.json",
             StateFile::Status => "status.json",

@@ -16,7 +16,7 @@ use crate::encoding::{
     parse_hash_hex, sha256,
 };
 use crate::keys::{Envelope, SecretKey, seal};
-use crate::metadata::{DELTA_TYPE, Root, SPEC_VERSION};
+use crate::metadata::{DELTA_TYPE, RootHistory, SPEC_VERSION};
 
 const MAGIC: &[u8; 8] = b"SLTDDLT1";
 const MAX_HEADER: usize = 1 << 20;
@@ -41,6 +41,7 @@ impl Op {
 struct HeaderJson {
     spec_version: u32,
     feed: String,
+    root_version: u64,
     sequence: u64,
     prev_state_root: String,
     state_root: String,
@@ -58,6 +59,8 @@ struct HeaderJson {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeltaHeader {
     pub feed: String,
+    /// The root whose online keys sign the delta.
+    pub root_version: u64,
     pub sequence: u64,
     pub prev_state_root: Hash32,
     pub state_root: Hash32,
@@ -111,6 +114,7 @@ pub fn encode(
     let j = HeaderJson {
         spec_version: SPEC_VERSION,
         feed: header.feed.clone(),
+        root_version: header.root_version,
         sequence: header.sequence,
         prev_state_root: hex(&header.prev_state_root),
         state_root: hex(&header.state_root),
@@ -137,16 +141,19 @@ pub fn encode(
 }
 
 /// Verifies the delta file `bytes` as the one for `expected_sequence`,
-/// following local state `prev_root`. Checks, in order: size bound, magic,
-/// signatures, feed, sequence (replay or gap), previous state root, body
-/// length and hash, decompressed size, and that operations are canonical.
+/// following local state `prev_root`. Checks, in order: size bound (the
+/// newest root's), magic, signatures (the online keys of the root version
+/// the header names, which must be one of `roots`), feed, sequence (replay
+/// or gap), previous state root, body length and hash, decompressed size,
+/// and that operations are canonical.
 pub fn verify(
-    root: &Root,
+    roots: &impl RootHistory,
     bytes: &[u8],
     expected_sequence: u64,
     prev_root: &Hash32,
 ) -> Result<VerifiedDelta, FeedError> {
     let what = "delta";
+    let root = roots.newest();
     if bytes.len() as u64 > root.limits.max_delta_bytes {
         return Err(FeedError::TooLarge {
             what: format!("delta {expected_sequence}"),
@@ -167,9 +174,10 @@ pub fn verify(
         actual: (bytes.len().saturating_sub(12)) as u64,
     })?;
     let env = Envelope::parse(env_bytes, what, DELTA_TYPE)?;
-    env.verify(&root.keys, "delta")?;
     let j: HeaderJson =
         serde_json::from_slice(&env.payload).map_err(|e| FeedError::malformed(what, e))?;
+    let signer = roots.signed_under("delta", j.root_version)?;
+    env.verify(&signer.online_keys, "delta")?;
     if j.spec_version != SPEC_VERSION {
         return Err(FeedError::malformed(what, "spec version"));
     }
@@ -238,6 +246,7 @@ pub fn verify(
     Ok(VerifiedDelta {
         header: DeltaHeader {
             feed: j.feed,
+            root_version: j.root_version,
             sequence: j.sequence,
             prev_state_root: prev,
             state_root: hash(&j.state_root)?,

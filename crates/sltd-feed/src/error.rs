@@ -48,6 +48,30 @@ pub enum FeedError {
     CheckpointExpired { expires_at: i64, now: i64 },
     /// A checkpoint claims a root version other than the one that verified it.
     CheckpointRootVersion { signed_under: u64, claimed: u64 },
+    /// A checkpoint is valid for longer than the root allows
+    /// (`max_checkpoint_validity`).
+    CheckpointValidity {
+        issued_at: i64,
+        expires_at: i64,
+        max: i64,
+    },
+    /// A checkpoint of a sequence already verified, issued before the one
+    /// verified: time does not go back for a sequence.
+    IssuedAtRollback {
+        sequence: u64,
+        known: i64,
+        offered: i64,
+    },
+    /// A file names a root version the post does not trust (not in the chain
+    /// from its pinned root to the newest).
+    UnknownRootVersion {
+        what: &'static str,
+        root_version: u64,
+        newest: u64,
+    },
+    /// A root stored in the data directory does not verify as the next link
+    /// of the chain from the pinned root.
+    StoredRoot { version: u64, reason: String },
     /// A delta from the past was offered where the next one was expected.
     DeltaReplay { expected: u64, found: u64 },
     /// A delta from the future was offered: one or more were skipped or the
@@ -131,6 +155,10 @@ impl FeedError {
             Fork { .. } => "fork",
             CheckpointExpired { .. } => "checkpoint_expired",
             CheckpointRootVersion { .. } => "checkpoint_root_version",
+            CheckpointValidity { .. } => "checkpoint_validity",
+            IssuedAtRollback { .. } => "issued_at_rollback",
+            UnknownRootVersion { .. } => "unknown_root_version",
+            StoredRoot { .. } => "stored_root",
             DeltaReplay { .. } => "delta_replay",
             DeltaGap { .. } => "delta_gap",
             DeltaChainBroken { .. } => "delta_chain_broken",
@@ -214,6 +242,35 @@ impl fmt::Display for FeedError {
             } => write!(
                 f,
                 "checkpoint claims root version {claimed} but verified under root version {signed_under}"
+            ),
+            CheckpointValidity {
+                issued_at,
+                expires_at,
+                max,
+            } => write!(
+                f,
+                "checkpoint is valid for {} s (issued {issued_at}, expires {expires_at}), longer than the root's max_checkpoint_validity of {max} s",
+                expires_at.saturating_sub(*issued_at)
+            ),
+            IssuedAtRollback {
+                sequence,
+                known,
+                offered,
+            } => write!(
+                f,
+                "checkpoint of sequence {sequence} issued at {offered}, before the one already verified for it (issued at {known})"
+            ),
+            UnknownRootVersion {
+                what,
+                root_version,
+                newest,
+            } => write!(
+                f,
+                "{what} is signed under root version {root_version}, which this post does not trust (its chain from the pinned root reaches version {newest})"
+            ),
+            StoredRoot { version, reason } => write!(
+                f,
+                "stored root version {version} does not verify from the pinned root ({reason}); if the pin was replaced on purpose this is detected and handled, otherwise the data directory's state/roots/ was tampered with: remove it to rebuild the chain from the feed"
             ),
             DeltaReplay { expected, found } => write!(
                 f,

@@ -11,12 +11,12 @@ use crate::freshness::has_expired;
 use crate::keys::{Envelope, KeySet, PublicKey, SecretKey, decode_public, seal};
 
 /// The spec version every payload carries; a reader refuses another one.
-pub const SPEC_VERSION: u32 = 1;
+pub const SPEC_VERSION: u32 = 2;
 
-pub const ROOT_TYPE: &str = "application/vnd.sltd.root+json;v=1";
-pub const CHECKPOINT_TYPE: &str = "application/vnd.sltd.checkpoint+json;v=1";
-pub const SNAPSHOT_TYPE: &str = "application/vnd.sltd.snapshot+json;v=1";
-pub const DELTA_TYPE: &str = "application/vnd.sltd.delta+json;v=1";
+pub const ROOT_TYPE: &str = "application/vnd.sltd.root+json;v=2";
+pub const CHECKPOINT_TYPE: &str = "application/vnd.sltd.checkpoint+json;v=2";
+pub const SNAPSHOT_TYPE: &str = "application/vnd.sltd.snapshot+json;v=2";
+pub const DELTA_TYPE: &str = "application/vnd.sltd.delta+json;v=2";
 
 /// Bound on a root file before any root is trusted to give a better one.
 pub const MAX_ROOT_BYTES: u64 = 1 << 20;
@@ -57,44 +57,102 @@ struct KeyJson {
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
+struct RoleJson {
+    threshold: usize,
+    keys: Vec<KeyJson>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+struct RolesJson {
+    root: RoleJson,
+    online: RoleJson,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
 struct RootJson {
     spec_version: u32,
     feed: String,
     version: u64,
     expires_at: i64,
-    threshold: usize,
-    keys: Vec<KeyJson>,
+    roles: RolesJson,
+    max_checkpoint_validity: i64,
     limits: Limits,
 }
 
-/// Root metadata: the keys trusted to sign the feed and the threshold.
+/// Root metadata: who may sign what. The **root** role's keys (kept
+/// offline) sign only root metadata; the **online** role's keys sign
+/// checkpoints, deltas and snapshot manifests. No key holds both roles, so
+/// the keys on the publishing machine can never rotate the root.
 #[derive(Debug, Clone)]
 pub struct Root {
     pub feed: String,
     pub version: u64,
     pub expires_at: i64,
-    pub keys: KeySet,
+    /// Offline keys: sign root metadata (this version's and the next's).
+    pub root_keys: KeySet,
+    /// Online keys: sign checkpoints, deltas and snapshot manifests.
+    pub online_keys: KeySet,
+    /// The longest a checkpoint may be valid (`expires_at - issued_at`,
+    /// seconds): how long stolen online keys can freeze a post.
+    pub max_checkpoint_validity: i64,
     pub limits: Limits,
 }
 
+fn role_json(keys: &KeySet) -> RoleJson {
+    RoleJson {
+        threshold: keys.threshold,
+        keys: keys
+            .keys
+            .iter()
+            .map(|k| KeyJson {
+                keyid: k.keyid.clone(),
+                public_key: crate::encoding::b64(k.key.as_bytes()),
+            })
+            .collect(),
+    }
+}
+
+fn role_from_json(role: &'static str, j: &RoleJson) -> Result<KeySet, FeedError> {
+    let bad =
+        |reason: String| FeedError::malformed("root metadata", format!("{role} role: {reason}"));
+    let mut keys: Vec<PublicKey> = Vec::new();
+    for k in &j.keys {
+        let pk = PublicKey::new(decode_public(&k.public_key)?);
+        if pk.keyid != k.keyid {
+            return Err(bad("a key id does not match its key".into()));
+        }
+        if keys.iter().any(|x| x.keyid == pk.keyid) {
+            return Err(bad("a key is listed twice".into()));
+        }
+        keys.push(pk);
+    }
+    if j.threshold == 0 || j.threshold > keys.len() {
+        return Err(bad(format!(
+            "threshold {} with {} keys",
+            j.threshold,
+            keys.len()
+        )));
+    }
+    Ok(KeySet {
+        keys,
+        threshold: j.threshold,
+    })
+}
+
 impl Root {
-    /// Signs this root with `signers` (for a rotation, old and new keys).
+    /// Signs this root with `signers` (root-role keys; for a rotation, old
+    /// and new ones).
     pub fn seal(&self, signers: &[&SecretKey]) -> Vec<u8> {
         let j = RootJson {
             spec_version: SPEC_VERSION,
             feed: self.feed.clone(),
             version: self.version,
             expires_at: self.expires_at,
-            threshold: self.keys.threshold,
-            keys: self
-                .keys
-                .keys
-                .iter()
-                .map(|k| KeyJson {
-                    keyid: k.keyid.clone(),
-                    public_key: crate::encoding::b64(k.key.as_bytes()),
-                })
-                .collect(),
+            roles: RolesJson {
+                root: role_json(&self.root_keys),
+                online: role_json(&self.online_keys),
+            },
+            max_checkpoint_validity: self.max_checkpoint_validity,
             limits: self.limits.clone(),
         };
         seal(
@@ -122,27 +180,16 @@ impl Root {
                 format!("spec version {}", j.spec_version),
             ));
         }
-        let mut keys = Vec::new();
-        for k in &j.keys {
-            let pk = PublicKey::new(decode_public(&k.public_key)?);
-            if pk.keyid != k.keyid {
-                return Err(FeedError::malformed(
-                    "root metadata",
-                    "a key id does not match its key",
-                ));
-            }
-            if keys.iter().any(|x: &PublicKey| x.keyid == pk.keyid) {
-                return Err(FeedError::malformed(
-                    "root metadata",
-                    "a key is listed twice",
-                ));
-            }
-            keys.push(pk);
-        }
-        if j.threshold == 0 || j.threshold > keys.len() {
+        let root_keys = role_from_json("root", &j.roles.root)?;
+        let online_keys = role_from_json("online", &j.roles.online)?;
+        if let Some(k) = root_keys
+            .keys
+            .iter()
+            .find(|k| online_keys.keys.iter().any(|o| o.keyid == k.keyid))
+        {
             return Err(FeedError::malformed(
                 "root metadata",
-                format!("threshold {} with {} keys", j.threshold, keys.len()),
+                format!("key {} holds both the root and the online role", k.keyid),
             ));
         }
         if j.feed.is_empty() || j.feed.len() > 128 {
@@ -151,34 +198,39 @@ impl Root {
                 "feed name must be 1 to 128 bytes",
             ));
         }
+        if j.max_checkpoint_validity < 1 {
+            return Err(FeedError::malformed(
+                "root metadata",
+                "max_checkpoint_validity must be at least 1 second",
+            ));
+        }
         let root = Root {
             feed: j.feed,
             version: j.version,
             expires_at: j.expires_at,
-            keys: KeySet {
-                keys,
-                threshold: j.threshold,
-            },
+            root_keys,
+            online_keys,
+            max_checkpoint_validity: j.max_checkpoint_validity,
             limits: j.limits,
         };
         Ok((env, root))
     }
 
     /// Reads the initial root a client pins (`--trust FILE`): it must be
-    /// signed by a threshold of its own keys.
+    /// signed by a threshold of its own root-role keys.
     pub fn from_trusted_bytes(bytes: &[u8]) -> Result<Root, FeedError> {
         let (env, root) = Self::parse_unverified(bytes)?;
-        env.verify(&root.keys, "root metadata")?;
+        env.verify(&root.root_keys, "root metadata")?;
         Ok(root)
     }
 
     /// Verifies `bytes` as the next root after `self`: version exactly
     /// `self.version + 1`, the same feed, signed by a threshold of the old
-    /// keys and by a threshold of the new keys.
+    /// root-role keys and by a threshold of the new ones.
     pub fn verify_next(&self, bytes: &[u8]) -> Result<Root, FeedError> {
         let (env, next) = Self::parse_unverified(bytes)?;
-        env.verify(&self.keys, "root rotation (old keys)")?;
-        env.verify(&next.keys, "root rotation (new keys)")?;
+        env.verify(&self.root_keys, "root rotation (old keys)")?;
+        env.verify(&next.root_keys, "root rotation (new keys)")?;
         if next.version != self.version + 1 {
             return Err(FeedError::RootVersion {
                 expected: self.version + 1,
@@ -213,6 +265,38 @@ impl Root {
             });
         }
         Ok(())
+    }
+}
+
+/// The roots a post trusts, oldest to newest: a file signed before a
+/// rotation (a delta, a snapshot manifest) names the root version whose
+/// online keys signed it and is checked against that root, while sizes are
+/// bounded by the newest. A single [`Root`] is a history of one version.
+pub trait RootHistory {
+    /// The newest trusted root.
+    fn newest(&self) -> &Root;
+    /// The trusted root of `version`, if it is one of these.
+    fn at(&self, version: u64) -> Option<&Root>;
+
+    /// The root that `what`, naming `version`, must verify under: refused
+    /// when the post does not trust that version.
+    fn signed_under(&self, what: &'static str, version: u64) -> Result<&Root, FeedError> {
+        self.at(version)
+            .ok_or_else(|| FeedError::UnknownRootVersion {
+                what,
+                root_version: version,
+                newest: self.newest().version,
+            })
+    }
+}
+
+impl RootHistory for Root {
+    fn newest(&self) -> &Root {
+        self
+    }
+
+    fn at(&self, version: u64) -> Option<&Root> {
+        (version == self.version).then_some(self)
     }
 }
 
@@ -315,9 +399,9 @@ impl Checkpoint {
         )
     }
 
-    /// The root version a checkpoint claims, read before verification so a
-    /// client knows how far to walk the root chain. Not trusted for anything
-    /// else.
+    /// The root version a checkpoint names, read without verification (of
+    /// a checkpoint a post stored after verifying it). Never used to decide
+    /// which roots to trust: the client probes the feed for those.
     pub fn claimed_root_version(bytes: &[u8]) -> Result<u64, FeedError> {
         let env = Envelope::parse(bytes, "checkpoint", CHECKPOINT_TYPE)?;
         let j: CheckpointJson = serde_json::from_slice(&env.payload)
@@ -350,7 +434,7 @@ impl Checkpoint {
             });
         }
         let env = Envelope::parse(bytes, "checkpoint", CHECKPOINT_TYPE)?;
-        env.verify(&root.keys, "checkpoint")?;
+        env.verify(&root.online_keys, "checkpoint")?;
         let j: CheckpointJson = serde_json::from_slice(&env.payload)
             .map_err(|e| FeedError::malformed("checkpoint", e))?;
         if j.spec_version != SPEC_VERSION {
@@ -364,6 +448,13 @@ impl Checkpoint {
             return Err(FeedError::CheckpointRootVersion {
                 signed_under: root.version,
                 claimed: j.root_version,
+            });
+        }
+        if j.expires_at.saturating_sub(j.issued_at) > root.max_checkpoint_validity {
+            return Err(FeedError::CheckpointValidity {
+                issued_at: j.issued_at,
+                expires_at: j.expires_at,
+                max: root.max_checkpoint_validity,
             });
         }
         if j.record_count > root.limits.max_records {
@@ -515,6 +606,7 @@ impl ChunkRef {
 struct ManifestJson {
     spec_version: u32,
     feed: String,
+    root_version: u64,
     sequence: u64,
     state_root: String,
     record_count: u64,
@@ -526,6 +618,8 @@ struct ManifestJson {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SnapshotManifest {
     pub feed: String,
+    /// The root whose online keys signed the manifest.
+    pub root_version: u64,
     pub sequence: u64,
     pub state_root: Hash32,
     pub record_count: u64,
@@ -538,6 +632,7 @@ impl SnapshotManifest {
         let j = ManifestJson {
             spec_version: SPEC_VERSION,
             feed: self.feed.clone(),
+            root_version: self.root_version,
             sequence: self.sequence,
             state_root: hex(&self.state_root),
             record_count: self.record_count,
@@ -551,9 +646,12 @@ impl SnapshotManifest {
         )
     }
 
-    /// Verifies a manifest under `root`; the caller has already checked its
-    /// length and hash against the checkpoint's pointer.
-    pub fn verify(root: &Root, bytes: &[u8]) -> Result<SnapshotManifest, FeedError> {
+    /// Verifies a manifest: signed by the online keys of the root version
+    /// it names (one of `roots`), bounded by the newest root's limits. The
+    /// caller has already checked its length and hash against the
+    /// checkpoint's pointer.
+    pub fn verify(roots: &impl RootHistory, bytes: &[u8]) -> Result<SnapshotManifest, FeedError> {
+        let root = roots.newest();
         if bytes.len() as u64 > root.limits.max_manifest_bytes {
             return Err(FeedError::TooLarge {
                 what: "snapshot manifest".into(),
@@ -561,9 +659,10 @@ impl SnapshotManifest {
             });
         }
         let env = Envelope::parse(bytes, "snapshot manifest", SNAPSHOT_TYPE)?;
-        env.verify(&root.keys, "snapshot manifest")?;
         let j: ManifestJson = serde_json::from_slice(&env.payload)
             .map_err(|e| FeedError::malformed("snapshot manifest", e))?;
+        let signer = roots.signed_under("snapshot manifest", j.root_version)?;
+        env.verify(&signer.online_keys, "snapshot manifest")?;
         if j.spec_version != SPEC_VERSION {
             return Err(FeedError::malformed("snapshot manifest", "spec version"));
         }
@@ -600,6 +699,7 @@ impl SnapshotManifest {
         }
         Ok(SnapshotManifest {
             feed: j.feed,
+            root_version: j.root_version,
             sequence: j.sequence,
             state_root: hash_field("snapshot manifest", &j.state_root)?,
             record_count: j.record_count,

@@ -1,7 +1,8 @@
-//! The rules a border post applies before it believes the feed: which root
-//! it starts from, walking the root chain to the version a checkpoint
-//! claims, accepting a checkpoint against what the post already knows, and
-//! checking that what it applied (deltas, a snapshot) reaches exactly the
+//! The rules a border post applies before it believes the feed: the chain
+//! of roots from the pinned one (rebuilt every sync, probing the feed for
+//! the next version), what the post must forget when keys are retired,
+//! accepting a checkpoint against what the post already knows, and checking
+//! that what it applied (deltas, a snapshot) reaches exactly the
 //! checkpoint's state.
 //!
 //! With the per-file checks in [`crate::metadata`] (signatures, expiry,
@@ -10,21 +11,147 @@
 //! is refused in this crate, each by one rule with its own [`FeedError`]
 //! variant and a test below. The sync only fetches bytes and calls these.
 
-use std::ops::RangeInclusive;
-
 use crate::FeedError;
 use crate::encoding::{Hash32, hex};
-use crate::metadata::{Checkpoint, MAX_ROOT_STEPS, Root, SnapshotManifest};
+use crate::keys::KeySet;
+use crate::metadata::{Checkpoint, MAX_ROOT_STEPS, Root, RootHistory, SnapshotManifest};
 use crate::state::StateHash;
+
+/// The roots a post trusts: the pinned root, then each later version
+/// verified from the one before ([`Root::verify_next`]). Files signed under
+/// any of them verify ([`RootHistory`]); checkpoints only under the newest.
+#[derive(Clone, Debug)]
+pub struct RootChain {
+    pin_sha256: Hash32,
+    roots: Vec<Root>,
+}
+
+impl RootChain {
+    /// A chain of one: the root the operator pinned, which must be signed
+    /// by a threshold of its own root-role keys.
+    pub fn from_pin(pinned: &[u8]) -> Result<RootChain, FeedError> {
+        Ok(RootChain {
+            pin_sha256: crate::sha256(pinned),
+            roots: vec![Root::from_trusted_bytes(pinned)?],
+        })
+    }
+
+    /// The SHA-256 of the pinned root file: what a post records to notice
+    /// that its pin was replaced.
+    pub fn pin_sha256(&self) -> &Hash32 {
+        &self.pin_sha256
+    }
+
+    pub fn pinned(&self) -> &Root {
+        &self.roots[0]
+    }
+
+    /// Verifies `bytes` as the next root version and appends it.
+    pub fn extend(&mut self, bytes: &[u8]) -> Result<&Root, FeedError> {
+        let next = self.newest().verify_next(bytes)?;
+        self.roots.push(next);
+        Ok(self.newest())
+    }
+
+    /// Whether what a post learned under root `version` came from keys
+    /// retired since: `version` is not in the chain, or the newest root's
+    /// root-role or online-role keys are not the ones `version` listed.
+    /// Such knowledge (a high-water mark, installed data as a floor) is
+    /// forgotten (TUF 5.3.11): a key thief's checkpoint with a huge sequence
+    /// must not lock the post out once the keys are rotated.
+    pub fn retired_since(&self, version: u64) -> bool {
+        let Some(then) = self.at(version) else {
+            return true;
+        };
+        let now = self.newest();
+        !same_keys(&then.online_keys, &now.online_keys)
+            || !same_keys(&then.root_keys, &now.root_keys)
+    }
+}
+
+fn same_keys(a: &KeySet, b: &KeySet) -> bool {
+    fn ids(k: &KeySet) -> Vec<&str> {
+        let mut v: Vec<&str> = k.keys.iter().map(|p| p.keyid.as_str()).collect();
+        v.sort_unstable();
+        v
+    }
+    a.threshold == b.threshold && ids(a) == ids(b)
+}
+
+impl RootHistory for RootChain {
+    fn newest(&self) -> &Root {
+        self.roots.last().unwrap_or(&self.roots[0])
+    }
+
+    fn at(&self, version: u64) -> Option<&Root> {
+        let first = self.roots[0].version;
+        let i = usize::try_from(version.checked_sub(first)?).ok()?;
+        self.roots.get(i)
+    }
+}
+
+/// Builds the chain a sync trusts, every time from the pinned root: the
+/// roots stored by earlier syncs (`stored(v)`, `None` when there is none)
+/// must each verify as the next link, or the sync stops
+/// ([`FeedError::StoredRoot`]: a planted or damaged file is never skipped);
+/// then the feed is probed for the next version (`probe(v)`, `None` when
+/// the feed has none) until it has no newer one, and each new root is
+/// handed to `on_new` to be stored. What a checkpoint claims plays no part:
+/// the checkpoint must then verify under the newest root. At most
+/// [`MAX_ROOT_STEPS`] versions after the pinned one.
+pub fn build_root_chain<E: From<FeedError>>(
+    pinned: &[u8],
+    mut stored: impl FnMut(u64) -> Result<Option<Vec<u8>>, E>,
+    mut probe: impl FnMut(u64) -> Result<Option<Vec<u8>>, E>,
+    mut on_new: impl FnMut(&Root, &[u8]) -> Result<(), E>,
+) -> Result<RootChain, E> {
+    let mut chain = RootChain::from_pin(pinned)?;
+    let last = chain.pinned().version.saturating_add(MAX_ROOT_STEPS);
+    let mut from_store = true;
+    while chain.newest().version < last {
+        let version = chain.newest().version + 1;
+        if from_store {
+            match stored(version)? {
+                Some(bytes) => {
+                    chain.extend(&bytes).map_err(|e| FeedError::StoredRoot {
+                        version,
+                        reason: e.to_string(),
+                    })?;
+                    continue;
+                }
+                None => from_store = false,
+            }
+        }
+        let Some(bytes) = probe(version)? else {
+            break;
+        };
+        let root = chain.extend(&bytes)?;
+        on_new(root, &bytes)?;
+    }
+    Ok(chain)
+}
+
+/// A checkpoint a post verified before: sequence, state root, issue time,
+/// and the root version and pin it was verified under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Known {
+    pub sequence: u64,
+    pub state_root: Hash32,
+    /// `None` in records written before issue times were kept.
+    pub issued_at: Option<i64>,
+    pub root_version: Option<u64>,
+}
 
 /// What a post knows before it accepts a checkpoint.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PostKnowledge<'a> {
-    /// The highest checkpoint verified so far: sequence and state root.
-    /// `None` before the first: sequence 0, the empty state.
-    pub highest: Option<(u64, Hash32)>,
+    /// The highest checkpoint verified so far. `None` before the first:
+    /// sequence 0, the empty state.
+    pub highest: Option<Known>,
     /// The installed data, if any.
     pub installed: Option<Installed<'a>>,
+    /// The pin the knowledge was learned under (`None`: not recorded).
+    pub pin_sha256: Option<Hash32>,
 }
 
 /// The data a post has installed.
@@ -34,81 +161,68 @@ pub struct Installed<'a> {
     pub sequence: u64,
     pub state_root: Hash32,
     pub record_count: u64,
+    /// The issue time of the checkpoint it was verified against.
+    pub as_of: i64,
+    /// The root version that checkpoint was signed under.
+    pub root_version: Option<u64>,
 }
 
-/// The root a sync starts from: the root the operator pinned, or a later
-/// one stored after an earlier walk of the chain from it, when that is for
-/// the same feed and newer. A stored root that no longer reads is ignored
-/// (the walk starts again from the pinned root).
-pub fn starting_root(pinned: &[u8], stored: Option<&[u8]>) -> Result<Root, FeedError> {
-    let pinned = Root::from_trusted_bytes(pinned)?;
-    if let Some(stored) = stored.and_then(|b| Root::from_trusted_bytes(b).ok())
-        && stored.feed == pinned.feed
-        && stored.version > pinned.version
-    {
-        return Ok(stored);
-    }
-    Ok(pinned)
+/// A checkpoint accepted, and what the post set aside to accept it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    pub checkpoint: Checkpoint,
+    /// The pin changed since the post's knowledge was recorded: all of it
+    /// was set aside.
+    pub pin_changed: bool,
+    /// Knowledge learned under keys retired since (or under another pin)
+    /// was set aside (TUF 5.3.11 fast-forward recovery).
+    pub forgot: bool,
+    /// The installed data may serve as the base for the deltas up to the
+    /// checkpoint: always when it was not set aside; otherwise only when it
+    /// is not beyond (nor beside) the checkpoint. When it may not, the post
+    /// starts over from a snapshot.
+    pub installed_is_base: bool,
 }
 
-/// The root versions to fetch, in order, to go from `trusted` to the
-/// version `claimed` by a (not yet verified) checkpoint: none when the
-/// claim is not newer; refused beyond [`MAX_ROOT_STEPS`].
-pub fn root_versions_to_walk(
-    trusted: &Root,
-    claimed: u64,
-) -> Result<RangeInclusive<u64>, FeedError> {
-    if claimed.saturating_sub(trusted.version) > MAX_ROOT_STEPS {
-        return Err(FeedError::RootVersion {
-            expected: trusted.version + 1,
-            found: claimed,
-        });
-    }
-    // An empty range when `claimed <= trusted.version`.
-    Ok(trusted.version + 1..=claimed)
+/// Whether the pin a post's knowledge was recorded under differs from the
+/// one it is given now. A post with nothing recorded has not changed pin.
+pub fn pin_changed(recorded: Option<&Hash32>, chain: &RootChain, has_knowledge: bool) -> bool {
+    has_knowledge && recorded != Some(chain.pin_sha256())
 }
 
-/// Walks the root chain from `trusted` up to the root version the
-/// checkpoint `checkpoint_bytes` claims, one version at a time: `fetch(v)`
-/// gives the bytes of `v.root.json`, each must verify as the next root of
-/// the one before ([`Root::verify_next`]: a threshold of the old keys and of
-/// the new keys), and `on_trusted` is told of each newly trusted root (to
-/// store it). The claim is only a hint: the checkpoint must then verify
-/// under the root reached.
-pub fn walk_root_chain<E: From<FeedError>>(
-    trusted: Root,
-    checkpoint_bytes: &[u8],
-    mut fetch: impl FnMut(u64) -> Result<Vec<u8>, E>,
-    mut on_trusted: impl FnMut(&Root, &[u8]) -> Result<(), E>,
-) -> Result<Root, E> {
-    let claimed = Checkpoint::claimed_root_version(checkpoint_bytes)?;
-    let mut root = trusted;
-    for version in root_versions_to_walk(&root, claimed)? {
-        let bytes = fetch(version)?;
-        root = root.verify_next(&bytes)?;
-        on_trusted(&root, &bytes)?;
-    }
-    Ok(root)
-}
-
-/// Accepts the checkpoint `bytes` at `now`: the root reached must not have
+/// Accepts the checkpoint `bytes` at `now`: the newest root must not have
 /// expired, the checkpoint must verify under it ([`Checkpoint::verify`]:
-/// size, signatures, feed, root version, expiry), the installed data must
-/// be of the same feed, and the checkpoint must not go back from (`Rollback`)
-/// or disagree with (`Fork`) the highest verified checkpoint or the
-/// installed data.
+/// size, online-role signatures, feed, root version, validity, expiry), the
+/// installed data must be of the same feed, and the checkpoint must not go
+/// back from (`Rollback`, `IssuedAtRollback`) or disagree with (`Fork`) the
+/// highest verified checkpoint or the installed data, as far as that
+/// knowledge was learned under keys still trusted and under this pin.
 pub fn accept_checkpoint(
-    root: &Root,
+    chain: &RootChain,
     bytes: &[u8],
     now: i64,
     post: &PostKnowledge<'_>,
-) -> Result<Checkpoint, FeedError> {
+) -> Result<Accepted, FeedError> {
+    let root = chain.newest();
     root.check_expiry(now)?;
     let cp = Checkpoint::verify(root, bytes, now)?;
-    let (sequence, state_root) = post
-        .highest
-        .unwrap_or_else(|| (0, StateHash::empty().root()));
-    cp.check_against(sequence, &state_root)?;
+    let has_knowledge = post.highest.is_some() || post.installed.is_some();
+    let pin_changed = pin_changed(post.pin_sha256.as_ref(), chain, has_knowledge);
+    let pinned = chain.pinned().version;
+    let trusted = |v: Option<u64>| !pin_changed && !chain.retired_since(v.unwrap_or(pinned));
+    let mut forgot = false;
+    match post.highest.filter(|k| {
+        let keep = trusted(k.root_version);
+        forgot |= !keep;
+        keep
+    }) {
+        Some(k) => {
+            cp.check_against(k.sequence, &k.state_root)?;
+            check_issued_at(&cp, k.sequence, k.issued_at)?;
+        }
+        None => cp.check_against(0, &StateHash::empty().root())?,
+    }
+    let mut installed_is_base = true;
     if let Some(installed) = post.installed {
         if installed.feed != root.feed {
             return Err(FeedError::FeedMismatch {
@@ -116,13 +230,43 @@ pub fn accept_checkpoint(
                 found: installed.feed.to_string(),
             });
         }
-        cp.check_against_installed(
-            installed.sequence,
-            &installed.state_root,
-            installed.record_count,
-        )?;
+        if trusted(installed.root_version) {
+            cp.check_against_installed(
+                installed.sequence,
+                &installed.state_root,
+                installed.record_count,
+            )?;
+            check_issued_at(&cp, installed.sequence, Some(installed.as_of))?;
+        } else {
+            forgot = true;
+            installed_is_base = installed.sequence < cp.sequence
+                || (installed.sequence == cp.sequence
+                    && cp
+                        .check_state(&installed.state_root, installed.record_count)
+                        .is_ok());
+        }
     }
-    Ok(cp)
+    Ok(Accepted {
+        checkpoint: cp,
+        pin_changed,
+        forgot,
+        installed_is_base,
+    })
+}
+
+/// A checkpoint of `sequence` must not be issued before one already
+/// verified for it.
+fn check_issued_at(cp: &Checkpoint, sequence: u64, known: Option<i64>) -> Result<(), FeedError> {
+    match known {
+        Some(known) if cp.sequence == sequence && cp.issued_at < known => {
+            Err(FeedError::IssuedAtRollback {
+                sequence,
+                known,
+                offered: cp.issued_at,
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A state a post computed: its root and record count.
@@ -192,21 +336,39 @@ mod tests {
         SecretKey::from_seed(&[n; 32])
     }
 
+    /// The offline root-role keys of the test roots.
+    fn root_keys() -> [SecretKey; 2] {
+        [key(101), key(102)]
+    }
+
+    /// A root whose online role is `keys` with `threshold`, and whose root
+    /// role is [`root_keys`], 2 of 2.
     fn root(feed: &str, version: u64, keys: &[&SecretKey], threshold: usize) -> Root {
+        let rk = root_keys();
         Root {
             feed: feed.into(),
             version,
             expires_at: NOW + 1000,
-            keys: KeySet {
+            root_keys: KeySet {
+                keys: rk.iter().map(|k| k.public().clone()).collect(),
+                threshold: 2,
+            },
+            online_keys: KeySet {
                 keys: keys.iter().map(|k| k.public().clone()).collect(),
                 threshold,
             },
+            max_checkpoint_validity: 1000,
             limits: Limits::default(),
         }
     }
 
-    fn trusted(r: &Root, signers: &[&SecretKey]) -> Root {
-        Root::from_trusted_bytes(&r.seal(signers)).unwrap()
+    fn sealed(r: &Root) -> Vec<u8> {
+        let rk = root_keys();
+        r.seal(&[&rk[0], &rk[1]])
+    }
+
+    fn chain_of(r: &Root) -> RootChain {
+        RootChain::from_pin(&sealed(r)).unwrap()
     }
 
     fn checkpoint(sequence: u64, state_root: Hash32) -> Checkpoint {
@@ -227,8 +389,34 @@ mod tests {
         }
     }
 
-    fn accept(r: &Root, cp: &[u8], post: PostKnowledge<'_>) -> Result<Checkpoint, FeedError> {
-        accept_checkpoint(r, cp, NOW, &post)
+    /// Accepts under `r`, with the knowledge recorded under `r`'s pin
+    /// unless the test says otherwise.
+    fn accept(r: &RootChain, cp: &[u8], post: PostKnowledge<'_>) -> Result<Checkpoint, FeedError> {
+        let post = PostKnowledge {
+            pin_sha256: post.pin_sha256.or(Some(*r.pin_sha256())),
+            ..post
+        };
+        accept_checkpoint(r, cp, NOW, &post).map(|a| a.checkpoint)
+    }
+
+    fn known(sequence: u64, state_root: Hash32) -> Option<Known> {
+        Some(Known {
+            sequence,
+            state_root,
+            issued_at: None,
+            root_version: Some(1),
+        })
+    }
+
+    fn installed(feed: &str, sequence: u64, state_root: Hash32) -> Option<Installed<'_>> {
+        Some(Installed {
+            feed,
+            sequence,
+            state_root,
+            record_count: 0,
+            as_of: NOW - 100,
+            root_version: Some(1),
+        })
     }
 
     fn nothing() -> PostKnowledge<'static> {
@@ -238,21 +426,17 @@ mod tests {
     #[test]
     fn an_honest_checkpoint_is_accepted() {
         let a = key(1);
-        let r = trusted(&root("f", 1, &[&a], 1), &[&a]);
+        let r = chain_of(&root("f", 1, &[&a], 1));
         let cp = checkpoint(3, [3; 32]);
         let post = PostKnowledge {
-            highest: Some((2, [2; 32])),
-            installed: Some(Installed {
-                feed: "f",
-                sequence: 2,
-                state_root: [2; 32],
-                record_count: 0,
-            }),
+            highest: known(2, [2; 32]),
+            installed: installed("f", 2, [2; 32]),
+            ..nothing()
         };
         assert_eq!(accept(&r, &cp.seal(&[&a]), post).unwrap(), cp);
         // The same checkpoint again (nothing new) is not a fork.
         let again = PostKnowledge {
-            highest: Some((3, [3; 32])),
+            highest: known(3, [3; 32]),
             ..post
         };
         assert!(accept(&r, &cp.seal(&[&a]), again).is_ok());
@@ -261,7 +445,7 @@ mod tests {
     #[test]
     fn forged_or_tampered_checkpoint() {
         let a = key(1);
-        let r = trusted(&root("f", 1, &[&a], 1), &[&a]);
+        let r = chain_of(&root("f", 1, &[&a], 1));
         let sealed = checkpoint(3, [3; 32]).seal(&[&a]);
         let mut env: serde_json::Value = serde_json::from_slice(&sealed).unwrap();
         let payload = unb64(env["payload"].as_str().unwrap()).unwrap();
@@ -279,7 +463,7 @@ mod tests {
     #[test]
     fn signed_by_a_key_the_root_does_not_list() {
         let a = key(1);
-        let r = trusted(&root("f", 1, &[&a], 1), &[&a]);
+        let r = chain_of(&root("f", 1, &[&a], 1));
         let cp = checkpoint(3, [3; 32]).seal(&[&key(9)]);
         assert!(matches!(
             accept(&r, &cp, nothing()),
@@ -290,7 +474,7 @@ mod tests {
     #[test]
     fn one_stolen_key_is_below_the_threshold_however_often_it_signs() {
         let (a, b) = (key(1), key(2));
-        let r = trusted(&root("f", 1, &[&a, &b], 2), &[&a, &b]);
+        let r = chain_of(&root("f", 1, &[&a, &b], 2));
         let cp = checkpoint(3, [3; 32]);
         assert!(matches!(
             accept(&r, &cp.seal(&[&a]), nothing()),
@@ -310,11 +494,12 @@ mod tests {
     #[test]
     fn rollback_to_an_older_checkpoint() {
         let a = key(1);
-        let r = trusted(&root("f", 1, &[&a], 1), &[&a]);
+        let r = chain_of(&root("f", 1, &[&a], 1));
         let old = checkpoint(2, [2; 32]).seal(&[&a]);
         let highest = PostKnowledge {
-            highest: Some((3, [3; 32])),
+            highest: known(3, [3; 32]),
             installed: None,
+            ..nothing()
         };
         assert!(matches!(
             accept(&r, &old, highest),
@@ -326,12 +511,8 @@ mod tests {
         // Below the installed data, even when nothing higher was recorded.
         let installed = PostKnowledge {
             highest: None,
-            installed: Some(Installed {
-                feed: "f",
-                sequence: 3,
-                state_root: [3; 32],
-                record_count: 0,
-            }),
+            installed: installed("f", 3, [3; 32]),
+            ..nothing()
         };
         assert!(matches!(
             accept(&r, &old, installed),
@@ -342,11 +523,12 @@ mod tests {
     #[test]
     fn fork_another_state_for_a_known_sequence() {
         let a = key(1);
-        let r = trusted(&root("f", 1, &[&a], 1), &[&a]);
+        let r = chain_of(&root("f", 1, &[&a], 1));
         let other = checkpoint(3, [7; 32]).seal(&[&a]);
         let post = PostKnowledge {
-            highest: Some((3, [3; 32])),
+            highest: known(3, [3; 32]),
             installed: None,
+            ..nothing()
         };
         assert!(matches!(
             accept(&r, &other, post),
@@ -357,7 +539,7 @@ mod tests {
     #[test]
     fn freeze_expired_checkpoint_and_expired_root() {
         let a = key(1);
-        let r = trusted(&root("f", 1, &[&a], 1), &[&a]);
+        let r = chain_of(&root("f", 1, &[&a], 1));
         let mut cp = checkpoint(3, [3; 32]);
         cp.expires_at = NOW - 1;
         assert!(matches!(
@@ -369,7 +551,7 @@ mod tests {
         assert!(accept(&r, &cp.seal(&[&a]), nothing()).is_ok());
         let mut old_root = root("f", 1, &[&a], 1);
         old_root.expires_at = NOW - 1;
-        let old_root = trusted(&old_root, &[&a]);
+        let old_root = chain_of(&old_root);
         assert!(matches!(
             accept(&old_root, &cp.seal(&[&a]), nothing()),
             Err(FeedError::RootExpired { .. })
@@ -379,7 +561,7 @@ mod tests {
     #[test]
     fn files_mixed_from_two_feeds() {
         let a = key(1);
-        let r = trusted(&root("f", 1, &[&a], 1), &[&a]);
+        let r = chain_of(&root("f", 1, &[&a], 1));
         let mut cp = checkpoint(3, [3; 32]);
         cp.feed = "g".into();
         assert!(matches!(
@@ -389,12 +571,8 @@ mod tests {
         // Data installed from another feed.
         let post = PostKnowledge {
             highest: None,
-            installed: Some(Installed {
-                feed: "g",
-                sequence: 1,
-                state_root: [1; 32],
-                record_count: 0,
-            }),
+            installed: installed("g", 1, [1; 32]),
+            ..nothing()
         };
         assert!(matches!(
             accept(&r, &checkpoint(3, [3; 32]).seal(&[&a]), post),
@@ -405,7 +583,7 @@ mod tests {
     #[test]
     fn checkpoint_claiming_another_root_version() {
         let a = key(1);
-        let r = trusted(&root("f", 1, &[&a], 1), &[&a]);
+        let r = chain_of(&root("f", 1, &[&a], 1));
         let mut cp = checkpoint(3, [3; 32]);
         cp.root_version = 2;
         assert!(matches!(
@@ -417,70 +595,260 @@ mod tests {
         ));
     }
 
+    /// A chain built from `pinned` with nothing stored and the feed's
+    /// roots `feed` (version 2 first), storing what it trusts in `stored`.
+    fn build(
+        pinned: &[u8],
+        stored_in: &[Vec<u8>],
+        feed: &[Vec<u8>],
+        stored: &mut Vec<Vec<u8>>,
+    ) -> Result<RootChain, FeedError> {
+        build_root_chain(
+            pinned,
+            |v| Ok::<_, FeedError>(stored_in.get((v - 2) as usize).cloned()),
+            |v| Ok(feed.get((v - 2) as usize).cloned()),
+            |_, bytes| {
+                stored.push(bytes.to_vec());
+                Ok(())
+            },
+        )
+    }
+
+    /// Root `version` with online key `online` and root-role keys `rk`
+    /// (2 of 2), signed by `signers`.
+    fn rotated(
+        version: u64,
+        online: &SecretKey,
+        rk: [&SecretKey; 2],
+        signers: &[&SecretKey],
+    ) -> Vec<u8> {
+        let mut r = root("f", version, &[online], 1);
+        r.root_keys = KeySet {
+            keys: rk.iter().map(|k| k.public().clone()).collect(),
+            threshold: 2,
+        };
+        r.seal(signers)
+    }
+
     #[test]
-    fn root_chain_walking_and_rotation() {
+    fn root_chain_building_and_rotation() {
         let (a, b, evil) = (key(1), key(2), key(66));
-        let r1 = trusted(&root("f", 1, &[&a], 1), &[&a]);
-        let r2 = root("f", 2, &[&b], 1).seal(&[&a, &b]);
+        let [r1, r2] = root_keys();
+        let r3 = key(103);
+        let pinned = sealed(&root("f", 1, &[&a], 1));
+        // Version 2 moves the online role to b and the root role to {r2, r3}.
+        let v2 = rotated(2, &b, [&r2, &r3], &[&r1, &r2, &r3]);
         let mut cp = checkpoint(3, [3; 32]);
         cp.root_version = 2;
         let cp = cp.seal(&[&b]);
         let mut stored = Vec::new();
-        let walk = |chain: &[Vec<u8>], stored: &mut Vec<Vec<u8>>| {
-            walk_root_chain(
-                r1.clone(),
-                &cp,
-                |v| Ok::<_, FeedError>(chain[(v - 2) as usize].clone()),
-                |_, bytes| {
-                    stored.push(bytes.to_vec());
-                    Ok(())
-                },
-            )
-        };
-        // An honest rotation: followed, stored, and the checkpoint accepted.
-        let reached = walk(std::slice::from_ref(&r2), &mut stored).unwrap();
-        assert_eq!(reached.version, 2);
-        assert_eq!(stored, vec![r2.clone()]);
-        assert!(accept(&reached, &cp, nothing()).is_ok());
-        // Signed only by the new keys: refused as a rotation by old keys.
-        let hijack = root("f", 2, &[&evil], 1).seal(&[&evil]);
-        let e = walk(&[hijack], &mut Vec::new()).unwrap_err();
+        // The feed is probed: the new root is found, stored and trusted,
+        // whatever the checkpoint claims.
+        let chain = build(&pinned, &[], std::slice::from_ref(&v2), &mut stored).unwrap();
+        assert_eq!(chain.newest().version, 2);
+        assert_eq!(stored, vec![v2.clone()]);
+        assert!(accept(&chain, &cp, nothing()).is_ok());
+        // Once stored, the chain is rebuilt from the store and the feed is
+        // only asked for version 3.
+        let mut asked = Vec::new();
+        let chain = build_root_chain(
+            &pinned,
+            |v| Ok::<_, FeedError>((v == 2).then(|| v2.clone())),
+            |v| {
+                asked.push(v);
+                Ok(None)
+            },
+            |_, _| Ok(()),
+        )
+        .unwrap();
+        assert_eq!((chain.newest().version, asked), (2, vec![3]));
+        // The checkpoint still signed under version 1 no longer verifies.
+        let old = checkpoint(3, [3; 32]).seal(&[&a]);
+        assert!(accept(&chain, &old, nothing()).is_err());
+        // Signed only by the new root keys: refused as a rotation by old keys.
+        let hijack = rotated(2, &key(68), [&evil, &key(67)], &[&evil, &key(67)]);
+        let e = build(&pinned, &[], std::slice::from_ref(&hijack), &mut Vec::new()).unwrap_err();
         assert!(
             matches!(&e, FeedError::UnknownKey { role, .. } if role.contains("old keys")),
             "{e:?}"
         );
+        // The online key alone cannot rotate the root: it holds no root role.
+        let by_online = rotated(2, &b, [&r1, &r2], &[&a, &b]);
+        assert!(build(&pinned, &[], &[by_online], &mut Vec::new()).is_err());
         // Not signed by the new keys it lists.
-        let half = root("f", 2, &[&b], 1).seal(&[&a]);
-        let e = walk(&[half], &mut Vec::new()).unwrap_err();
+        let half = rotated(2, &b, [&r2, &r3], &[&r1, &r2]);
+        let e = build(&pinned, &[], &[half], &mut Vec::new()).unwrap_err();
         assert!(
-            matches!(&e, FeedError::UnknownKey { role, .. } if role.contains("new keys")),
+            matches!(&e, FeedError::BelowThreshold { role, .. } if role.contains("new keys")),
             "{e:?}"
         );
         // A version skipped in the chain.
-        let skip = root("f", 3, &[&b], 1).seal(&[&a, &b]);
+        let skip = rotated(3, &b, [&r1, &r2], &[&r1, &r2]);
         assert!(matches!(
-            walk(&[skip], &mut Vec::new()),
+            build(&pinned, &[], &[skip], &mut Vec::new()),
             Err(FeedError::RootVersion {
                 expected: 2,
                 found: 3
             })
         ));
-        // A claim too far ahead is refused before anything is fetched.
-        assert!(matches!(
-            root_versions_to_walk(&r1, 1 + MAX_ROOT_STEPS + 1),
-            Err(FeedError::RootVersion { .. })
-        ));
-        assert!(root_versions_to_walk(&r1, 1).unwrap().is_empty());
-        // The stored root is used when it is newer and of the same feed.
-        let pinned = root("f", 1, &[&a], 1).seal(&[&a]);
-        assert_eq!(starting_root(&pinned, Some(&r2)).unwrap().version, 2);
-        assert_eq!(starting_root(&pinned, None).unwrap().version, 1);
-        assert_eq!(starting_root(&pinned, Some(b"junk")).unwrap().version, 1);
-        let other_feed = root("g", 2, &[&a], 1).seal(&[&a]);
-        assert_eq!(
-            starting_root(&pinned, Some(&other_feed)).unwrap().version,
-            1
+        // A root planted in the store that does not chain from the pin is
+        // an error, not skipped and not trusted.
+        let e = build(
+            &pinned,
+            &[hijack],
+            std::slice::from_ref(&v2),
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, FeedError::StoredRoot { version: 2, .. }),
+            "{e:?}"
         );
+        let e = build(&pinned, &[b"junk".to_vec()], &[], &mut Vec::new()).unwrap_err();
+        assert!(
+            matches!(e, FeedError::StoredRoot { version: 2, .. }),
+            "{e:?}"
+        );
+        // A root that holds one key in both roles is refused.
+        let mut both = root("f", 1, &[&r1], 1);
+        both.online_keys.keys.push(a.public().clone());
+        assert!(RootChain::from_pin(&sealed(&both)).is_err());
+    }
+
+    #[test]
+    fn files_signed_before_a_rotation_verify_under_their_root() {
+        let (a, b) = (key(1), key(2));
+        let [r1, r2] = root_keys();
+        let pinned = sealed(&root("f", 1, &[&a], 1));
+        let v2 = rotated(2, &b, [&r1, &r2], &[&r1, &r2]);
+        let chain = build(&pinned, &[], &[v2], &mut Vec::new()).unwrap();
+        assert_eq!(chain.at(1).unwrap().online_keys.keys[0].keyid, a.keyid());
+        assert_eq!(chain.at(2).unwrap().online_keys.keys[0].keyid, b.keyid());
+        assert!(chain.at(3).is_none() && chain.at(0).is_none());
+        assert!(matches!(
+            chain.signed_under("delta", 3),
+            Err(FeedError::UnknownRootVersion {
+                root_version: 3,
+                newest: 2,
+                ..
+            })
+        ));
+        // Knowledge from version 1 came from a retired online key.
+        assert!(chain.retired_since(1) && !chain.retired_since(2));
+    }
+
+    #[test]
+    fn fast_forward_by_a_retired_key_is_forgotten() {
+        let (a, b) = (key(1), key(2));
+        let [r1, r2] = root_keys();
+        let pinned = sealed(&root("f", 1, &[&a], 1));
+        let v1 = chain_of(&root("f", 1, &[&a], 1));
+        // A thief of `a` signed sequence 10^12; the post remembered it.
+        let post = PostKnowledge {
+            highest: known(1_000_000_000_000, [9; 32]),
+            installed: installed("f", 4, [4; 32]),
+            ..nothing()
+        };
+        let mut honest = checkpoint(5, [5; 32]);
+        assert!(matches!(
+            accept(&v1, &honest.seal(&[&a]), post),
+            Err(FeedError::Rollback { .. })
+        ));
+        // A root rotation that keeps the same keys forgets nothing.
+        let same = rotated(2, &a, [&r1, &r2], &[&r1, &r2]);
+        let chain = build(&pinned, &[], &[same], &mut Vec::new()).unwrap();
+        honest.root_version = 2;
+        assert!(matches!(
+            accept(&chain, &honest.seal(&[&a]), post),
+            Err(FeedError::Rollback { .. })
+        ));
+        // Rotating the online key forgets what the retired key taught.
+        let v2 = rotated(2, &b, [&r1, &r2], &[&r1, &r2]);
+        let chain = build(&pinned, &[], &[v2], &mut Vec::new()).unwrap();
+        let post = PostKnowledge {
+            pin_sha256: Some(*chain.pin_sha256()),
+            ..post
+        };
+        let a2 = accept_checkpoint(&chain, &honest.seal(&[&b]), NOW, &post).unwrap();
+        assert!(a2.forgot && a2.installed_is_base && !a2.pin_changed);
+        // Installed data beyond the checkpoint (forged under the retired
+        // key) is no base for deltas: the post starts over.
+        let ahead = PostKnowledge {
+            installed: installed("f", 7, [7; 32]),
+            ..post
+        };
+        let a3 = accept_checkpoint(&chain, &honest.seal(&[&b]), NOW, &ahead).unwrap();
+        assert!(a3.forgot && !a3.installed_is_base);
+        // The retired key's own checkpoints no longer verify.
+        assert!(accept(&chain, &honest.seal(&[&a]), post).is_err());
+    }
+
+    #[test]
+    fn a_changed_pin_sets_the_knowledge_aside() {
+        let a = key(1);
+        let r = chain_of(&root("f", 1, &[&a], 1));
+        let post = PostKnowledge {
+            highest: known(9, [9; 32]),
+            installed: None,
+            pin_sha256: Some([0; 32]),
+        };
+        let cp = checkpoint(5, [5; 32]).seal(&[&a]);
+        let got = accept_checkpoint(&r, &cp, NOW, &post).unwrap();
+        assert!(got.pin_changed && got.forgot);
+        assert!(!pin_changed(None, &r, false), "a new post has no pin yet");
+        assert!(pin_changed(None, &r, true));
+        assert!(!pin_changed(Some(r.pin_sha256()), &r, true));
+    }
+
+    #[test]
+    fn issued_at_never_goes_back_for_a_sequence() {
+        let a = key(1);
+        let r = chain_of(&root("f", 1, &[&a], 1));
+        let cp = checkpoint(3, [3; 32]);
+        let mut k = known(3, [3; 32]).unwrap();
+        k.issued_at = Some(cp.issued_at + 1);
+        let post = PostKnowledge {
+            highest: Some(k),
+            ..nothing()
+        };
+        assert!(matches!(
+            accept(&r, &cp.seal(&[&a]), post),
+            Err(FeedError::IssuedAtRollback { sequence: 3, .. })
+        ));
+        k.issued_at = Some(cp.issued_at);
+        let post = PostKnowledge {
+            highest: Some(k),
+            ..nothing()
+        };
+        assert!(accept(&r, &cp.seal(&[&a]), post).is_ok());
+        // Against the installed data's as-of too.
+        let mut inst = installed("f", 3, [3; 32]).unwrap();
+        inst.as_of = cp.issued_at + 5;
+        let post = PostKnowledge {
+            installed: Some(inst),
+            ..nothing()
+        };
+        assert!(matches!(
+            accept(&r, &cp.seal(&[&a]), post),
+            Err(FeedError::IssuedAtRollback { .. })
+        ));
+        // A higher sequence may carry any issue time.
+        let next = checkpoint(4, [4; 32]).seal(&[&a]);
+        assert!(accept(&r, &next, post).is_ok());
+    }
+
+    #[test]
+    fn a_checkpoint_valid_longer_than_the_root_allows_is_refused() {
+        let a = key(1);
+        let r = chain_of(&root("f", 1, &[&a], 1));
+        let mut cp = checkpoint(3, [3; 32]);
+        cp.expires_at = cp.issued_at + 1000;
+        assert!(accept(&r, &cp.seal(&[&a]), nothing()).is_ok());
+        cp.expires_at = cp.issued_at + 1001;
+        assert!(matches!(
+            accept(&r, &cp.seal(&[&a]), nothing()),
+            Err(FeedError::CheckpointValidity { max: 1000, .. })
+        ));
     }
 
     #[test]
@@ -510,7 +878,7 @@ mod tests {
     #[test]
     fn sequence_zero_is_the_empty_state() {
         let a = key(1);
-        let r = trusted(&root("f", 1, &[&a], 1), &[&a]);
+        let r = chain_of(&root("f", 1, &[&a], 1));
         let empty = checkpoint(0, StateHash::empty().root()).seal(&[&a]);
         assert!(accept(&r, &empty, nothing()).is_ok());
         let not_empty = checkpoint(0, [5; 32]).seal(&[&a]);
@@ -552,6 +920,7 @@ mod tests {
         let mut cp = checkpoint(10, [1; 32]);
         let m = SnapshotManifest {
             feed: "f".into(),
+            root_version: 1,
             sequence: 8,
             state_root: [8; 32],
             record_count: 0,

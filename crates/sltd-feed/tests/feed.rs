@@ -15,15 +15,26 @@ fn key(n: u8) -> SecretKey {
     SecretKey::from_seed(&[n; 32])
 }
 
+/// The key of the online role in [`root`]'s roots.
+fn online() -> SecretKey {
+    key(50)
+}
+
+/// A root whose root role is `keys` with `threshold` (online role: [`online`]).
 fn root(version: u64, keys: &[&SecretKey], threshold: usize) -> Root {
     Root {
         feed: "t".into(),
         version,
         expires_at: now_unix() + 1000,
-        keys: KeySet {
+        root_keys: KeySet {
             keys: keys.iter().map(|k| k.public().clone()).collect(),
             threshold,
         },
+        online_keys: KeySet {
+            keys: vec![online().public().clone()],
+            threshold: 1,
+        },
+        max_checkpoint_validity: 86_400,
         limits: Limits::default(),
     }
 }
@@ -100,7 +111,7 @@ fn root_chain_rules() {
     ));
     // A key listed twice or a threshold above the key count is malformed.
     let mut dup = root(1, &[&a, &a], 1);
-    dup.keys.threshold = 1;
+    dup.root_keys.threshold = 1;
     assert!(Root::from_trusted_bytes(&dup.seal(&[&a])).is_err());
     let high = root(1, &[&a], 2);
     assert!(Root::from_trusted_bytes(&high.seal(&[&a])).is_err());
@@ -108,8 +119,8 @@ fn root_chain_rules() {
 
 #[test]
 fn delta_round_trip_and_canonical_order() {
-    let a = key(1);
-    let r = Root::from_trusted_bytes(&root(1, &[&a], 1).seal(&[&a])).unwrap();
+    let (k, a) = (key(1), online());
+    let r = Root::from_trusted_bytes(&root(1, &[&k], 1).seal(&[&k])).unwrap();
     let old = sorted(300, 1);
     let new = sorted(320, 2);
     let ops = diff(&old, &new);
@@ -117,6 +128,7 @@ fn delta_round_trip_and_canonical_order() {
     let next = state_of(&new);
     let header = DeltaHeader {
         feed: "t".into(),
+        root_version: 1,
         sequence: 5,
         prev_state_root: prev.root(),
         state_root: next.root(),
@@ -151,6 +163,33 @@ fn delta_round_trip_and_canonical_order() {
     assert!(matches!(
         delta::verify(&r, &bytes, 5, &next.root()),
         Err(FeedError::DeltaChainBroken { .. })
+    ));
+    // Signed by the root role's key, which signs only roots.
+    assert!(matches!(
+        delta::verify(
+            &r,
+            &delta::encode(&header, &ops, &[&k]).unwrap(),
+            5,
+            &prev.root()
+        ),
+        Err(FeedError::UnknownKey { .. })
+    ));
+    // Naming a root version the verifier does not hold.
+    let later = DeltaHeader {
+        root_version: 2,
+        ..header.clone()
+    };
+    assert!(matches!(
+        delta::verify(
+            &r,
+            &delta::encode(&later, &ops, &[&a]).unwrap(),
+            5,
+            &prev.root()
+        ),
+        Err(FeedError::UnknownRootVersion {
+            root_version: 2,
+            ..
+        })
     ));
     // Any flipped byte is refused, never a panic.
     for i in (0..bytes.len()).step_by(31) {

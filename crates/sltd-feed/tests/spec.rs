@@ -67,17 +67,25 @@ fn test_key() -> SecretKey {
 
 fn test_root() -> Root {
     let k = test_key();
+    let offline = SecretKey::from_seed(&[200; 32]);
     let r = Root {
         feed: "t".into(),
         version: 1,
         expires_at: now_unix() + 1000,
-        keys: KeySet {
+        // Signing with the online key `k` is what these tests exercise; the
+        // root role holds another key.
+        root_keys: KeySet {
+            keys: vec![offline.public().clone()],
+            threshold: 1,
+        },
+        online_keys: KeySet {
             keys: vec![k.public().clone()],
             threshold: 1,
         },
+        max_checkpoint_validity: 30 * 86_400,
         limits: Limits::default(),
     };
-    Root::from_trusted_bytes(&r.seal(&[&k])).unwrap()
+    Root::from_trusted_bytes(&r.seal(&[&offline])).unwrap()
 }
 
 #[test]
@@ -128,8 +136,9 @@ fn example_delta_file(body: &[u8], raw_len: usize) -> Vec<u8> {
     let ops = example_ops();
     let upserts = ops.iter().filter(|o| matches!(o, Op::Upsert(_))).count();
     let header = serde_json::json!({
-        "spec_version": 1,
+        "spec_version": 2,
         "feed": "t",
+        "root_version": 1,
         "sequence": 1,
         "prev_state_root": hex(&StateHash::of(&prev).root()),
         "state_root": hex(&StateHash::of(&next).root()),
@@ -171,6 +180,7 @@ fn delta_operations() {
     let (prev, next) = (example_prev_state(), example_next_state());
     let header = DeltaHeader {
         feed: "t".into(),
+        root_version: 1,
         sequence: 1,
         prev_state_root: StateHash::of(&prev).root(),
         state_root: StateHash::of(&next).root(),
@@ -290,13 +300,13 @@ fn state_root_example() {
 
 fn checkpoint_json() -> serde_json::Value {
     serde_json::json!({
-        "spec_version": 1,
+        "spec_version": 2,
         "feed": "t",
         "root_version": 1,
         "sequence": 0,
         "state_root": hex(&StateHash::empty().root()),
         "record_count": 0,
-        "issued_at": 1,
+        "issued_at": now_unix(),
         "expires_at": now_unix() + 100,
         "delta": null,
         "snapshot": null,

@@ -23,17 +23,25 @@ fn key() -> SecretKey {
 
 fn root() -> Root {
     let k = key();
+    let offline = SecretKey::from_seed(&[200; 32]);
     let r = Root {
         feed: "t".into(),
         version: 1,
         expires_at: now_unix() + 1000,
-        keys: KeySet {
+        // Signing with the online key `k` is what these tests exercise; the
+        // root role holds another key.
+        root_keys: KeySet {
+            keys: vec![offline.public().clone()],
+            threshold: 1,
+        },
+        online_keys: KeySet {
             keys: vec![k.public().clone()],
             threshold: 1,
         },
+        max_checkpoint_validity: 30 * 86_400,
         limits: Limits::default(),
     };
-    Root::from_trusted_bytes(&r.seal(&[&k])).unwrap()
+    Root::from_trusted_bytes(&r.seal(&[&offline])).unwrap()
 }
 
 /// `n` generated records with distinct keys, ascending by key.
@@ -78,8 +86,9 @@ fn delta_file(ops: &[Op], body: &[u8], raw_len: u64) -> Vec<u8> {
         })
         .collect();
     let header = serde_json::json!({
-        "spec_version": 1,
+        "spec_version": 2,
         "feed": "t",
+        "root_version": 1,
         "sequence": 1,
         "prev_state_root": hex(&StateHash::empty().root()),
         "state_root": hex(&StateHash::of(&recs).root()),
@@ -262,6 +271,7 @@ fn signed_delta(old: &[Record], ops: &[Op], edit: impl FnOnce(&mut DeltaHeader))
     }
     let mut header = DeltaHeader {
         feed: "t".into(),
+        root_version: 1,
         sequence: 1,
         prev_state_root: StateHash::of(old).root(),
         state_root: StateHash::of(model.values()).root(),
@@ -338,13 +348,13 @@ fn an_upsert_that_changes_nothing_is_refused() {
 fn checkpoint_payload() -> serde_json::Value {
     let recs = records(10, 10);
     serde_json::json!({
-        "spec_version": 1,
+        "spec_version": 2,
         "feed": "t",
         "root_version": 1,
         "sequence": 3,
         "state_root": hex(&StateHash::of(&recs).root()),
         "record_count": recs.len(),
-        "issued_at": 100,
+        "issued_at": now_unix(),
         "expires_at": now_unix() + 100,
         "delta": { "sequence": 3, "length": 1000, "sha256": hex(&sha256(b"d")) },
         "snapshot": { "sequence": 2, "length": 500, "sha256": hex(&sha256(b"s")) },
@@ -463,6 +473,7 @@ fn a_manifest_chunk_without_records_is_refused() {
     };
     let manifest = |chunks: Vec<ChunkRef>| SnapshotManifest {
         feed: "t".into(),
+        root_version: 1,
         sequence: 1,
         state_root: StateHash::of(&recs).root(),
         record_count: recs.len() as u64,

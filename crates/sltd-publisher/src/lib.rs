@@ -16,6 +16,6 @@ pub mod serve;
 
 pub use error::PublishError;
 pub use publish::{
-    InitOptions, PublishOptions, PublishReport, Publisher, PublisherConfig, canonicalise, diff,
-    state_of,
+    InitOptions, MIN_ROOT_THRESHOLD, PublishOptions, PublishReport, Publisher, PublisherConfig,
+    RoleKeys, RotateOptions, canonicalise, diff, state_of,
 };

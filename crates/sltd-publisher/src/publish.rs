@@ -57,15 +57,50 @@ impl Default for PublisherConfig {
     }
 }
 
+/// The fewest root-role signatures a root may require: one stolen (or
+/// lost) offline key must neither rotate the root nor block a rotation.
+pub const MIN_ROOT_THRESHOLD: usize = 2;
+
+/// Keys of one role and how many of them must sign.
+#[derive(Debug, Clone)]
+pub struct RoleKeys {
+    pub keys: Vec<PublicKey>,
+    pub threshold: usize,
+}
+
+impl RoleKeys {
+    fn key_set(&self) -> KeySet {
+        KeySet {
+            keys: self.keys.clone(),
+            threshold: self.threshold,
+        }
+    }
+}
+
 /// What `init` needs.
 #[derive(Debug, Clone)]
 pub struct InitOptions {
     pub feed: String,
-    pub keys: Vec<PublicKey>,
-    pub threshold: usize,
+    /// Offline keys: sign root metadata only.
+    pub root_keys: RoleKeys,
+    /// Online keys: sign checkpoints, deltas and snapshot manifests.
+    pub online_keys: RoleKeys,
     pub root_expires_at: i64,
+    /// The longest validity the root allows a checkpoint; at least
+    /// `config.checkpoint_ttl`.
+    pub max_checkpoint_validity: i64,
     pub limits: Limits,
     pub config: PublisherConfig,
+    pub now: i64,
+}
+
+/// A root rotation: what changes (`None` keeps the current value).
+#[derive(Debug, Clone)]
+pub struct RotateOptions {
+    pub root_keys: Option<RoleKeys>,
+    pub online_keys: Option<RoleKeys>,
+    pub max_checkpoint_validity: Option<i64>,
+    pub expires_at: i64,
     pub now: i64,
 }
 
@@ -112,6 +147,29 @@ pub struct Publisher {
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
     PublishError::io(path)
+}
+
+/// Refuses a root-role threshold below [`MIN_ROOT_THRESHOLD`].
+fn check_root_threshold(keys: &KeySet) -> Result<(), PublishError> {
+    if keys.threshold < MIN_ROOT_THRESHOLD {
+        return Err(PublishError::Refused {
+            reason: format!(
+                "the root role needs a threshold of at least {MIN_ROOT_THRESHOLD} offline keys (asked for {}): \
+                 one stolen key must not be able to rotate the root",
+                keys.threshold
+            ),
+        });
+    }
+    if keys.keys.len() < keys.threshold {
+        return Err(PublishError::Refused {
+            reason: format!(
+                "the root role lists {} key(s), fewer than its threshold of {}: give at least {MIN_ROOT_THRESHOLD} root keys",
+                keys.keys.len(),
+                keys.threshold
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Chooses from `keys` those the root lists, and checks they reach its
@@ -267,14 +325,23 @@ impl Publisher {
             feed: opts.feed.clone(),
             version: 1,
             expires_at: opts.root_expires_at,
-            keys: KeySet {
-                keys: opts.keys.clone(),
-                threshold: opts.threshold,
-            },
+            root_keys: opts.root_keys.key_set(),
+            online_keys: opts.online_keys.key_set(),
+            max_checkpoint_validity: opts.max_checkpoint_validity,
             limits: opts.limits.clone(),
         };
-        let chosen = signers_for(&root.keys, signers, "the root")?;
-        let bytes = root.seal(&chosen);
+        check_root_threshold(&root.root_keys)?;
+        if opts.config.checkpoint_ttl > opts.max_checkpoint_validity {
+            return Err(PublishError::Refused {
+                reason: format!(
+                    "the checkpoint TTL ({} s) is longer than the validity the root allows ({} s)",
+                    opts.config.checkpoint_ttl, opts.max_checkpoint_validity
+                ),
+            });
+        }
+        let root_signers = signers_for(&root.root_keys, signers, "the root")?;
+        let chosen = signers_for(&root.online_keys, signers, "the checkpoint")?;
+        let bytes = root.seal(&root_signers);
         // Check it the way a client will.
         Root::from_trusted_bytes(&bytes)?;
         let pdir = dir.join(layout::PUBLISHER_DIR);
@@ -300,6 +367,8 @@ impl Publisher {
             delta: None,
             snapshot: None,
         };
+        // Check it the way a client will.
+        Checkpoint::verify(&root, &checkpoint.seal(&chosen), opts.now)?;
         write_atomically(&dir.join(layout::CHECKPOINT), &checkpoint.seal(&chosen))?;
         Publisher::open(dir)
     }
@@ -407,7 +476,7 @@ impl Publisher {
         delta: Option<FileRef>,
         snapshot: Option<FileRef>,
     ) -> Result<(), PublishError> {
-        let chosen = signers_for(&self.root.keys, signers, "the checkpoint")?;
+        let chosen = signers_for(&self.root.online_keys, signers, "the checkpoint")?;
         let cp = Checkpoint {
             feed: self.root.feed.clone(),
             root_version: self.root.version,
@@ -415,7 +484,12 @@ impl Publisher {
             state_root: self.state_root,
             record_count: self.state.len() as u64,
             issued_at: now,
-            expires_at: now + self.config.checkpoint_ttl,
+            // A rotation may have lowered the validity the root allows.
+            expires_at: now
+                + self
+                    .config
+                    .checkpoint_ttl
+                    .min(self.root.max_checkpoint_validity),
             delta,
             snapshot,
         };
@@ -496,7 +570,7 @@ impl Publisher {
         opts: PublishOptions,
     ) -> Result<PublishReport, PublishError> {
         self.finish_interrupted(signers, opts.now)?;
-        let chosen = signers_for(&self.root.keys, signers, "the delta")?;
+        let chosen = signers_for(&self.root.online_keys, signers, "the delta")?;
         canonicalise(&mut records);
         if records.len() as u64 > self.root.limits.max_records {
             return Err(PublishError::Refused {
@@ -555,6 +629,7 @@ impl Publisher {
         let deletes = ops.len() as u64 - upserts;
         let header = DeltaHeader {
             feed: self.root.feed.clone(),
+            root_version: self.root.version,
             sequence,
             prev_state_root: self.state_root,
             state_root: new_root,
@@ -642,6 +717,7 @@ impl Publisher {
         }
         let m = SnapshotManifest {
             feed: self.root.feed.clone(),
+            root_version: self.root.version,
             sequence,
             state_root,
             record_count: records.len() as u64,
@@ -665,37 +741,56 @@ impl Publisher {
         Ok(())
     }
 
-    /// Writes root version N+1 with `keys` and `threshold`, signed by the
-    /// given secret keys, which must reach the threshold of the old root and
-    /// of the new one; then re-signs the checkpoint under the new root.
+    /// Writes root version N+1 with the changes in `opts`, signed by a
+    /// threshold of the old root-role keys and of the new ones (among
+    /// `signers`); then re-signs the checkpoint under the new root with the
+    /// new online keys (which `signers` must also hold), since posts that
+    /// find the new root refuse a checkpoint signed under the old one.
+    /// Files signed before the rotation stay as they are: each names the
+    /// root version that signed it.
     pub fn rotate_root(
         &mut self,
-        keys: Vec<PublicKey>,
-        threshold: usize,
-        expires_at: i64,
+        opts: &RotateOptions,
         signers: &[&SecretKey],
-        now: i64,
     ) -> Result<Root, PublishError> {
         let next = Root {
             feed: self.root.feed.clone(),
             version: self.root.version + 1,
-            expires_at,
-            keys: KeySet { keys, threshold },
+            expires_at: opts.expires_at,
+            root_keys: opts
+                .root_keys
+                .as_ref()
+                .map_or_else(|| self.root.root_keys.clone(), RoleKeys::key_set),
+            online_keys: opts
+                .online_keys
+                .as_ref()
+                .map_or_else(|| self.root.online_keys.clone(), RoleKeys::key_set),
+            max_checkpoint_validity: opts
+                .max_checkpoint_validity
+                .unwrap_or(self.root.max_checkpoint_validity),
             limits: self.root.limits.clone(),
         };
+        check_root_threshold(&next.root_keys)?;
         let mut chosen: BTreeMap<String, &SecretKey> = BTreeMap::new();
-        for k in signers_for(&self.root.keys, signers, "the old root")? {
+        for k in signers_for(&self.root.root_keys, signers, "the old root")? {
             chosen.insert(k.keyid().to_string(), k);
         }
-        for k in signers_for(&next.keys, signers, "the new root")? {
+        for k in signers_for(&next.root_keys, signers, "the new root")? {
             chosen.insert(k.keyid().to_string(), k);
         }
+        // Checked before anything is written: the checkpoint must be
+        // re-signed under the new root at once.
+        signers_for(
+            &next.online_keys,
+            signers,
+            "re-signing the checkpoint under the new root",
+        )?;
         let list: Vec<&SecretKey> = chosen.values().copied().collect();
         let bytes = next.seal(&list);
         let verified = self.root.verify_next(&bytes)?;
         write_atomically(&self.dir.join(layout::root_path(next.version)), &bytes)?;
         self.root = verified.clone();
-        self.refresh(signers, now)?;
+        self.refresh(signers, opts.now)?;
         Ok(verified)
     }
 

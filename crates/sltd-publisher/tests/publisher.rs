@@ -8,7 +8,9 @@ use sltd_feed::keys::SecretKey;
 use sltd_feed::metadata::{Checkpoint, Limits};
 use sltd_feed::{layout, now_unix};
 use sltd_model::{DocumentKey, Record};
-use sltd_publisher::{InitOptions, PublishError, PublishOptions, Publisher, PublisherConfig};
+use sltd_publisher::{
+    InitOptions, PublishError, PublishOptions, Publisher, PublisherConfig, RoleKeys,
+};
 
 fn key(n: u8) -> SecretKey {
     SecretKey::from_seed(&[n; 32])
@@ -27,16 +29,34 @@ fn publisher_finishes_an_interrupted_publication() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("feed");
     let a = key(1);
-    let opts = InitOptions {
+    let (r1, r2) = (key(101), key(102));
+    let mut opts = InitOptions {
         feed: "t".into(),
-        keys: vec![a.public().clone()],
-        threshold: 1,
+        root_keys: RoleKeys {
+            keys: vec![r1.public().clone(), r2.public().clone()],
+            threshold: 1,
+        },
+        online_keys: RoleKeys {
+            keys: vec![a.public().clone()],
+            threshold: 1,
+        },
         root_expires_at: now_unix() + 1000,
+        max_checkpoint_validity: 7 * 86_400,
         limits: Limits::default(),
         config: PublisherConfig::default(),
         now: now_unix(),
     };
-    let mut p = Publisher::init(&dir, &opts, &[&a]).unwrap();
+    // One offline key is not enough to hold the root.
+    let e = Publisher::init(&dir, &opts, &[&r1, &a]).unwrap_err();
+    assert!(e.to_string().contains("at least 2"), "{e}");
+    opts.root_keys.threshold = 2;
+    // A checkpoint TTL beyond what the root allows is refused.
+    let mut long = opts.clone();
+    long.max_checkpoint_validity = 86_400;
+    assert!(Publisher::init(&dir, &long, &[&r1, &r2, &a]).is_err());
+    // The online key is needed to sign the first checkpoint.
+    assert!(Publisher::init(&dir, &opts, &[&r1, &r2]).is_err());
+    let mut p = Publisher::init(&dir, &opts, &[&r1, &r2, &a]).unwrap();
     let popts = PublishOptions {
         now: now_unix(),
         snapshot: false,
@@ -58,6 +78,8 @@ fn publisher_finishes_an_interrupted_publication() {
     assert!(matches!(e, PublishError::Refused { .. }), "{e}");
     // Signing with a key the root does not list is refused.
     assert!(p.refresh(&[&key(9)], now_unix()).is_err());
+    // The offline root keys do not sign checkpoints.
+    assert!(p.refresh(&[&r1, &r2], now_unix()).is_err());
     let root = p.root().clone();
     let cp =
         Checkpoint::verify_signed(&root, &std::fs::read(dir.join(layout::CHECKPOINT)).unwrap())

@@ -15,7 +15,7 @@ use sltd_feed::metadata::Limits;
 use sltd_feed::now_unix;
 use sltd_model::{Date, DocumentKey, DocumentType, Record, Reference, Status};
 use sltd_proto::v1 as pb;
-use sltd_publisher::{InitOptions, PublishOptions, Publisher, PublisherConfig};
+use sltd_publisher::{InitOptions, PublishOptions, Publisher, PublisherConfig, RoleKeys};
 use sltd_server::{AuditLog, Config, DataDirSource, DatasetSource, ReloadTrigger};
 use sltd_sync::source::DirSource;
 use sltd_sync::{SyncOptions, Syncer};
@@ -25,11 +25,22 @@ type Client = pb::lookup_client::LookupClient<Channel>;
 
 fn publisher(feed: &Path, key: &SecretKey, ttl: i64) -> Publisher {
     let now = now_unix();
+    let offline = [
+        SecretKey::from_seed(&[201; 32]),
+        SecretKey::from_seed(&[202; 32]),
+    ];
     let opts = InitOptions {
         feed: "test".into(),
-        keys: vec![key.public().clone()],
-        threshold: 1,
+        root_keys: RoleKeys {
+            keys: offline.iter().map(|k| k.public().clone()).collect(),
+            threshold: 2,
+        },
+        online_keys: RoleKeys {
+            keys: vec![key.public().clone()],
+            threshold: 1,
+        },
         root_expires_at: now + 365 * 86_400,
+        max_checkpoint_validity: ttl.max(7 * 86_400),
         limits: Limits::default(),
         config: PublisherConfig {
             checkpoint_ttl: ttl,
@@ -39,7 +50,7 @@ fn publisher(feed: &Path, key: &SecretKey, ttl: i64) -> Publisher {
         },
         now,
     };
-    Publisher::init(feed, &opts, &[key]).expect("init feed")
+    Publisher::init(feed, &opts, &[key, &offline[0], &offline[1]]).expect("init feed")
 }
 
 fn publish(p: &mut Publisher, key: &SecretKey, records: Vec<Record>, snapshot: bool) {

@@ -30,8 +30,9 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 echo "records: $N"
 
 $SLTD gen --records "$N" --seed 1 --output e0.csv > /dev/null
-$SLTD feed keygen --output feed.key > /dev/null
-$SLTD feed init --dir FEED --key feed.key --name bench --snapshot-every 0 > /dev/null
+for k in feed root-1 root-2; do $SLTD feed keygen --output $k.key > /dev/null; done
+$SLTD feed init --dir FEED --key feed.key --root-key root-1.key --root-key root-2.key \
+    --name bench --snapshot-every 0 > /dev/null
 echo -n "publish full export (snapshot): "
 $T $SLTD feed publish --dir FEED --key feed.key --input e0.csv --snapshot 2>&1 | tail -1
 SNAP=$(du -cb FEED/snapshots/*/chunk-*.zst | tail -1 | cut -f1)

@@ -15,9 +15,10 @@ use sltd_datadir::{
     CompactionPolicy, DataDir, Generation, GenerationOpener, OpenOptions, StateFile, VerifiedState,
 };
 use sltd_feed::apply::{PendingState, StateLookup};
-use sltd_feed::metadata::{Checkpoint, FileRef, MAX_ROOT_BYTES, Root, SnapshotManifest};
+use sltd_feed::metadata::RootHistory;
+use sltd_feed::metadata::{Checkpoint, FileRef, MAX_ROOT_BYTES, SnapshotManifest};
 use sltd_feed::state::StateHash;
-use sltd_feed::trust::{self, Installed, PostKnowledge, ReachedState};
+use sltd_feed::trust::{self, Installed, Known, PostKnowledge, ReachedState, RootChain};
 use sltd_feed::{delta, layout, snapshot};
 use sltd_index::{BuildOptions, Index, IndexBuilder, IndexKind, LayeredIndex};
 use sltd_model::DocumentKey;
@@ -115,6 +116,12 @@ pub struct SyncReport {
     /// The checkpoint fetched is, byte for byte, the one the last sync
     /// verified.
     pub not_modified: bool,
+    /// The pinned root changed since the last sync: the stored root chain
+    /// and what was learned under the old pin were set aside.
+    pub pin_changed: bool,
+    /// Keys were rotated: the high-water mark (and installed data as a
+    /// floor) learned under retired keys was forgotten.
+    pub forgot_retired: bool,
     pub timings: Timings,
 }
 
@@ -268,23 +275,32 @@ impl<'a> Syncer<'a> {
         Ok(bytes)
     }
 
-    /// The root the checkpoint verifies under: walks the chain from the
-    /// trusted root, storing each newly trusted one.
-    fn trusted_root(&self, cp_bytes: &[u8], report: &mut SyncReport) -> Result<Root, SyncError> {
-        let stored = self.data.read_state_file(StateFile::TrustedRoot)?;
-        let start = trust::starting_root(&self.pinned_root, stored.as_deref())?;
-        trust::walk_root_chain(
-            start,
-            cp_bytes,
-            |version| {
-                let bytes = self
-                    .source
-                    .get(&layout::root_path(version), MAX_ROOT_BYTES)?;
-                report.bytes_downloaded += bytes.len() as u64;
-                Ok(bytes)
+    /// The roots this sync trusts, rebuilt from the pinned root: the
+    /// stored chain (each link verified again), then the feed probed for
+    /// the next version until it has none; each new root is stored. When
+    /// the pin changed since the post's knowledge was recorded, the stored
+    /// chain is dropped first (it chained from the old pin).
+    fn root_chain(
+        &self,
+        pin_changed: bool,
+        report: &mut SyncReport,
+    ) -> Result<RootChain, SyncError> {
+        if pin_changed {
+            self.data.clear_stored_roots()?;
+        }
+        trust::build_root_chain(
+            &self.pinned_root,
+            |version| Ok(self.data.read_stored_root(version)?),
+            |version| match self.source.get(&layout::root_path(version), MAX_ROOT_BYTES) {
+                Ok(bytes) => {
+                    report.bytes_downloaded += bytes.len() as u64;
+                    Ok(Some(bytes))
+                }
+                Err(SyncError::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
             },
             |root, bytes| {
-                self.data.write_state_file(StateFile::TrustedRoot, bytes)?;
+                self.data.write_stored_root(root.version, bytes)?;
                 tracing::info!(version = root.version, "trusted a new root");
                 Ok(())
             },
@@ -297,25 +313,61 @@ impl<'a> Syncer<'a> {
         let now = self.now();
         let t0 = Instant::now();
         let cp_bytes = self.fetch_checkpoint(&mut report)?;
-        let root = self.trusted_root(&cp_bytes, &mut report)?;
         let current = self.data.current()?;
+        let known = self.data.known_checkpoint()?;
+        let pin = RootChain::from_pin(&self.pinned_root)?;
+        let pin_changed = trust::pin_changed(
+            known.as_ref().and_then(|k| k.pin_sha256.as_ref()),
+            &pin,
+            known.is_some() || current.is_some(),
+        );
+        if pin_changed {
+            tracing::warn!(
+                pin = %sltd_feed::hex(pin.pin_sha256()),
+                "the pinned root changed: the stored root chain and what was learned under the old pin are set aside"
+            );
+        }
+        let chain = self.root_chain(pin_changed, &mut report)?;
+        let root = chain.newest().clone();
+        let installed_root_version = match &current {
+            Some(g) => self.data.root_version_of(g)?,
+            None => None,
+        };
         let post = PostKnowledge {
-            highest: self
-                .data
-                .known_checkpoint()?
-                .map(|k| (k.sequence, k.state_root)),
+            highest: known.map(|k| Known {
+                sequence: k.sequence,
+                state_root: k.state_root,
+                issued_at: k.issued_at,
+                root_version: k.root_version,
+            }),
             installed: current.as_ref().map(|g| Installed {
                 feed: &g.feed,
                 sequence: g.sequence,
                 state_root: g.state_root,
                 record_count: g.record_count,
+                as_of: g.as_of,
+                root_version: installed_root_version,
             }),
+            pin_sha256: known.and_then(|k| k.pin_sha256),
         };
-        let cp = trust::accept_checkpoint(&root, &cp_bytes, now, &post)?;
-        // The checkpoint is authentic and not a rollback: remember it.
-        self.data.remember_checkpoint(&cp, &cp_bytes)?;
-        report.timings.fetch = t0.elapsed();
+        let accepted = trust::accept_checkpoint(&chain, &cp_bytes, now, &post)?;
+        if accepted.forgot {
+            tracing::warn!(
+                root_version = root.version,
+                "keys were rotated (or the pin changed): the high-water mark learned under retired keys is forgotten"
+            );
+        }
+        report.pin_changed = accepted.pin_changed;
+        report.forgot_retired = accepted.forgot;
+        let cp = accepted.checkpoint;
         report.from_sequence = current.as_ref().map(|g| g.sequence);
+        // The installed data is no base for the deltas when it was learned
+        // under retired keys and lies beyond (or beside) the checkpoint.
+        let current = current.filter(|_| accepted.installed_is_base);
+        // The checkpoint is authentic and not a rollback: remember it.
+        self.data
+            .remember_checkpoint(&cp, &cp_bytes, chain.pin_sha256())?;
+        report.timings.fetch = t0.elapsed();
         report.sequence = cp.sequence;
         report.state_root = sltd_feed::hex(&cp.state_root);
 
@@ -343,18 +395,18 @@ impl<'a> Syncer<'a> {
             || (current.is_none() && snapshot_newer(0))
             || (cp.sequence - from > self.opts.max_delta_backlog && snapshot_newer(from));
         let installed = if want_snapshot && cp.snapshot.is_some() {
-            self.sync_by_snapshot(&root, &cp, &cp_bytes, &mut report)?
+            self.sync_by_snapshot(&chain, &cp, &cp_bytes, &mut report)?
         } else {
-            match self.sync_by_deltas(&root, &cp, &cp_bytes, current.as_ref(), &mut report) {
+            match self.sync_by_deltas(&chain, &cp, &cp_bytes, current.as_ref(), &mut report) {
                 Err(SyncError::NotFound { what }) if snapshot_newer(from) => {
                     tracing::warn!(%what, "a delta is missing; taking the snapshot");
-                    self.sync_by_snapshot(&root, &cp, &cp_bytes, &mut report)?
+                    self.sync_by_snapshot(&chain, &cp, &cp_bytes, &mut report)?
                 }
                 Err(SyncError::Feed(e @ sltd_feed::FeedError::DeltaChainBroken { .. }))
                     if snapshot_newer(0) =>
                 {
                     tracing::warn!(error = %e, "local state is out of step with the feed; taking the snapshot");
-                    self.sync_by_snapshot(&root, &cp, &cp_bytes, &mut report)?
+                    self.sync_by_snapshot(&chain, &cp, &cp_bytes, &mut report)?
                 }
                 r => r?,
             }
@@ -377,13 +429,14 @@ impl<'a> Syncer<'a> {
     /// checkpoint, applying each on top of `lookup` in memory.
     fn apply_deltas<'l, L: StateLookup>(
         &self,
-        root: &Root,
+        chain: &RootChain,
         cp: &Checkpoint,
         lookup: &'l L,
         hash: StateHash,
         base_seq: u64,
         report: &mut SyncReport,
     ) -> Result<PendingState<'l, L>, SyncError> {
+        let root = chain.newest();
         let mut pending = PendingState::new(lookup, hash, base_seq);
         for seq in base_seq + 1..=cp.sequence {
             let path = layout::delta_path(seq);
@@ -395,7 +448,7 @@ impl<'a> Syncer<'a> {
             report.timings.fetch += t.elapsed();
             let t = Instant::now();
             let verified =
-                delta::verify(root, &bytes, seq, pending.root()).and_then(|d| pending.apply(&d));
+                delta::verify(chain, &bytes, seq, pending.root()).and_then(|d| pending.apply(&d));
             self.done_with(&path);
             verified?;
             report.timings.verify_apply += t.elapsed();
@@ -429,7 +482,7 @@ impl<'a> Syncer<'a> {
 
     fn sync_by_deltas(
         &self,
-        root: &Root,
+        chain: &RootChain,
         cp: &Checkpoint,
         cp_bytes: &[u8],
         current: Option<&Generation>,
@@ -444,7 +497,7 @@ impl<'a> Syncer<'a> {
             None => (None, StateHash::empty()),
         };
         let base_seq = current.map_or(0, |g| g.sequence);
-        let pending = self.apply_deltas(root, cp, &index, hash, base_seq, report)?;
+        let pending = self.apply_deltas(chain, cp, &index, hash, base_seq, report)?;
         let t = Instant::now();
         let now = self.now();
         let base = match current {
@@ -470,11 +523,12 @@ impl<'a> Syncer<'a> {
 
     fn sync_by_snapshot(
         &self,
-        root: &Root,
+        chain: &RootChain,
         cp: &Checkpoint,
         cp_bytes: &[u8],
         report: &mut SyncReport,
     ) -> Result<Generation, SyncError> {
+        let root = chain.newest();
         let sref = cp.snapshot.clone().ok_or_else(|| SyncError::NotFound {
             what: "snapshot".into(),
         })?;
@@ -482,7 +536,7 @@ impl<'a> Syncer<'a> {
         let t = Instant::now();
         let mpath = layout::manifest_path(sref.sequence);
         let mbytes = self.fetch(&mpath, root.limits.max_manifest_bytes, Some(&sref), report)?;
-        let m = SnapshotManifest::verify(root, &mbytes)?;
+        let m = SnapshotManifest::verify(chain, &mbytes)?;
         self.done_with(&mpath);
         trust::check_snapshot_pointer(cp, &m)?;
         report.timings.fetch += t.elapsed();
@@ -530,7 +584,7 @@ impl<'a> Syncer<'a> {
         let built = builder.finish()?;
         report.timings.build += t.elapsed();
         let snapshot_state = LayeredIndex::new(Index::open(built.bytes)?, Vec::new())?;
-        let pending = self.apply_deltas(root, cp, &snapshot_state, hash, m.sequence, report)?;
+        let pending = self.apply_deltas(chain, cp, &snapshot_state, hash, m.sequence, report)?;
         let t = Instant::now();
         let now = self.now();
         let segment =

@@ -659,19 +659,27 @@ fn real_main(s: Settings) -> anyhow::Result<u8> {
                         "root": {
                             "feed": root.feed,
                             "version": root.version,
-                            "keys": root.keys.keys.len(),
-                            "threshold": root.keys.threshold,
+                            "root_keys": root.root_keys.keys.len(),
+                            "root_threshold": root.root_keys.threshold,
+                            "online_keys": root.online_keys.keys.len(),
+                            "online_threshold": root.online_keys.threshold,
+                            "max_checkpoint_validity_s": root.max_checkpoint_validity,
                         },
                         "data_dir": dir,
                     })
                 );
             } else {
                 println!(
-                    "feed {feed}: pinned root {:?} version {} ({} key(s), threshold {}); data directory {}",
+                    "feed {feed}: pinned root {:?} version {} (root keys {} of {}, online keys {} of {}, checkpoints valid at most {}); data directory {}",
                     root.feed,
                     root.version,
-                    root.keys.keys.len(),
-                    root.keys.threshold,
+                    root.root_keys.threshold,
+                    root.root_keys.keys.len(),
+                    root.online_keys.threshold,
+                    root.online_keys.keys.len(),
+                    humantime::format_duration(std::time::Duration::from_secs(
+                        root.max_checkpoint_validity.max(0) as u64
+                    )),
                     dir.display()
                 );
             }

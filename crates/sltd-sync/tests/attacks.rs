@@ -12,7 +12,7 @@ use sltd_feed::keys::KeySet;
 use sltd_feed::keys::SecretKey;
 use sltd_feed::metadata::{Checkpoint, FileRef, Limits, Root};
 use sltd_feed::{FeedError, b64, hex, layout, now_unix, sha256, unb64};
-use sltd_publisher::Publisher;
+use sltd_publisher::{Publisher, RoleKeys, RotateOptions};
 use sltd_sync::source::DirSource;
 use sltd_sync::{SyncError, SyncOptions};
 use tempfile::TempDir;
@@ -348,6 +348,7 @@ fn state_root_mismatch_after_apply() {
     let wrong = sha256(b"not the state");
     let header = DeltaHeader {
         feed: "main".into(),
+        root_version: 1,
         sequence: 4,
         prev_state_root: cp3.state_root,
         state_root: wrong,
@@ -455,11 +456,15 @@ fn root_rotation_signed_only_by_new_keys() {
     let evil = key(66);
     let mut root = c.root();
     root.version = 2;
-    root.keys = KeySet {
+    root.root_keys = KeySet {
+        keys: vec![key(67).public().clone()],
+        threshold: 1,
+    };
+    root.online_keys = KeySet {
         keys: vec![evil.public().clone()],
         threshold: 1,
     };
-    std::fs::write(m.join(layout::root_path(2)), root.seal(&[&evil])).unwrap();
+    std::fs::write(m.join(layout::root_path(2)), root.seal(&[&key(67)])).unwrap();
     let cp = Checkpoint {
         root_version: 2,
         ..c.checkpoint(4)
@@ -472,4 +477,253 @@ fn root_rotation_signed_only_by_new_keys() {
         |e| matches!(e, FeedError::UnknownKey { role, .. } if role.contains("old keys")),
     );
     assert!(msg.contains("root rotation"), "{msg}");
+}
+
+/// Rotates the online role of the feed in `dir` to `online` (threshold
+/// `threshold`), signed by the test root keys; re-signs the checkpoint.
+fn rotate_online(dir: &Path, online: &[&SecretKey], threshold: usize) -> Publisher {
+    let mut p = Publisher::open(dir).unwrap();
+    let [r1, r2] = root_keys();
+    let now = now_unix();
+    let opts = RotateOptions {
+        root_keys: None,
+        online_keys: Some(RoleKeys {
+            keys: online.iter().map(|k| k.public().clone()).collect(),
+            threshold,
+        }),
+        max_checkpoint_validity: None,
+        expires_at: now + 86_400 * 30,
+        now,
+    };
+    let mut signers = vec![&r1, &r2];
+    signers.extend_from_slice(online);
+    p.rotate_root(&opts, &signers).unwrap();
+    p
+}
+
+/// A checkpoint of `seq` signed by the online key, with a fresh issue time.
+fn forged_checkpoint(c: &Chain, sequence: u64, edit: impl FnOnce(&mut Checkpoint)) -> Vec<u8> {
+    let mut cp = c.checkpoint(4);
+    cp.sequence = sequence;
+    cp.delta = Some(FileRef {
+        sequence,
+        length: 100,
+        sha256: hex(&[7; 32]),
+    });
+    edit(&mut cp);
+    cp.seal(&[&c.key])
+}
+
+#[test]
+fn a_stolen_online_key_cannot_rotate_the_root() {
+    let c = Chain::new(Limits::default());
+    let data = c.client_at("data", 2);
+    let m = c.mirror("m", 4);
+    let evil = key(66);
+    let mut root = c.root();
+    root.version = 2;
+    root.online_keys = KeySet {
+        keys: vec![evil.public().clone()],
+        threshold: 1,
+    };
+    // Signed by the online key (and the thief's): not root keys.
+    std::fs::write(m.join(layout::root_path(2)), root.seal(&[&c.key, &evil])).unwrap();
+    let msg = refused_dir(
+        &m,
+        &c.trust(),
+        &data,
+        |e| matches!(e, FeedError::UnknownKey { role, .. } if role.contains("old keys")),
+    );
+    assert!(msg.contains("root rotation"), "{msg}");
+}
+
+#[test]
+fn a_fast_forward_by_a_stolen_key_ends_with_the_rotation() {
+    let c = Chain::new(Limits::default());
+    let data = c.client_at("data", 3);
+    let other = c.client_at("other", 2);
+    // The thief of the online key shows the posts sequence 10^12.
+    let m = c.mirror("m", 3);
+    std::fs::write(
+        m.join(layout::CHECKPOINT),
+        forged_checkpoint(&c, 1_000_000_000_000, |_| {}),
+    )
+    .unwrap();
+    let before = served(&data);
+    assert!(sync_dir(&m, &c.trust(), &data).is_err());
+    assert!(sync_dir(&m, &c.trust(), &other).is_err());
+    assert_eq!(served(&data), before);
+    // Until the keys are rotated, the honest feed is a rollback.
+    refused_dir(&c.feed, &c.trust(), &data, |e| {
+        matches!(e, FeedError::Rollback { .. })
+    });
+    let resync = SyncOptions {
+        resync: true,
+        ..SyncOptions::default()
+    };
+    refused(&c.feed, &c.trust(), &data, resync.clone(), |e| {
+        matches!(e, FeedError::Rollback { .. })
+    });
+    // The publisher retires the stolen key and publishes on.
+    let k2 = key(2);
+    let mut p = rotate_online(&c.feed, &[&k2], 1);
+    let next = mutate(p.records(), 1, 2, 77);
+    publish(&mut p, next, &[&k2]);
+    let r = sync_dir(&c.feed, &c.trust(), &data).unwrap();
+    assert!(r.forgot_retired && !r.pin_changed);
+    assert_eq!((r.sequence, r.deltas_applied), (5, 2));
+    assert_eq!(served(&data), model(p.records()));
+    // A second post, locked the same way, recovers with --resync too.
+    let r = sync_from(&DirSource::new(&c.feed), &c.trust(), &other, resync).unwrap();
+    assert!(r.forgot_retired);
+    assert_eq!(served(&other), model(p.records()));
+    // The retired key can no longer fast-forward anyone.
+    std::fs::copy(
+        c.feed.join(layout::root_path(2)),
+        m.join(layout::root_path(2)),
+    )
+    .unwrap();
+    refused_dir(&m, &c.trust(), &data, |e| {
+        matches!(
+            e,
+            FeedError::UnknownKey {
+                role: "checkpoint",
+                ..
+            }
+        )
+    });
+}
+
+#[test]
+fn a_root_planted_in_the_data_directory_is_refused() {
+    let c = Chain::new(Limits::default());
+    let data = c.client_at("data", 2);
+    let evil = key(66);
+    let mut root = c.root();
+    root.version = 2;
+    root.root_keys = KeySet {
+        keys: vec![evil.public().clone()],
+        threshold: 1,
+    };
+    root.online_keys = KeySet {
+        keys: vec![key(67).public().clone()],
+        threshold: 1,
+    };
+    // Self-signed and naming the feed, as the old client accepted.
+    let roots = data.join("state/roots");
+    std::fs::create_dir_all(&roots).unwrap();
+    std::fs::write(roots.join("2.root.json"), root.seal(&[&evil])).unwrap();
+    let m = c.mirror("m", 4);
+    let cp = Checkpoint {
+        root_version: 2,
+        ..c.checkpoint(4)
+    };
+    std::fs::write(m.join(layout::CHECKPOINT), cp.seal(&[&key(67)])).unwrap();
+    let msg = refused_dir(&m, &c.trust(), &data, |e| {
+        matches!(e, FeedError::StoredRoot { version: 2, .. })
+    });
+    assert!(msg.contains("state/roots"), "{msg}");
+    // An unreadable stored root is an error too, not a fallback.
+    std::fs::write(roots.join("2.root.json"), b"{ not json").unwrap();
+    refused_dir(&c.feed, &c.trust(), &data, |e| {
+        matches!(e, FeedError::StoredRoot { version: 2, .. })
+    });
+    // Removing it (as the message says) rebuilds the chain from the feed.
+    std::fs::remove_dir_all(&roots).unwrap();
+    assert_eq!(sync_dir(&c.feed, &c.trust(), &data).unwrap().sequence, 4);
+}
+
+#[test]
+fn a_stored_root_is_kept_when_a_mirror_withholds_it() {
+    let c = Chain::new(Limits::default());
+    let data = c.client_at("data", 4);
+    let old_cp = std::fs::read(c.feed.join(layout::CHECKPOINT)).unwrap();
+    let k2 = key(2);
+    rotate_online(&c.feed, &[&k2], 1);
+    sync_dir(&c.feed, &c.trust(), &data).unwrap();
+    assert!(data.join("state/roots/2.root.json").exists());
+    // A mirror without 2.root.json, serving the checkpoint of root 1.
+    let m = c.mirror("m", 4);
+    std::fs::remove_file(m.join(layout::root_path(2))).unwrap();
+    std::fs::write(m.join(layout::CHECKPOINT), old_cp).unwrap();
+    // The post still trusts root 2 (stored): the old key's checkpoint is
+    // refused.
+    refused_dir(&m, &c.trust(), &data, |e| {
+        matches!(
+            e,
+            FeedError::UnknownKey {
+                role: "checkpoint",
+                ..
+            }
+        )
+    });
+    // A checkpoint claiming a root the feed does not have is refused; the
+    // claim makes the post fetch nothing.
+    let mut cp = c.checkpoint(4);
+    cp.root_version = 9;
+    std::fs::write(m.join(layout::CHECKPOINT), cp.seal(&[&k2])).unwrap();
+    refused_dir(&m, &c.trust(), &data, |e| {
+        matches!(
+            e,
+            FeedError::CheckpointRootVersion {
+                signed_under: 2,
+                claimed: 9
+            }
+        )
+    });
+}
+
+#[test]
+fn a_replaced_pin_is_detected_and_the_post_follows_it() {
+    let c = Chain::new(Limits::default());
+    let data = c.client_at("data", 4);
+    // The publisher starts a new feed of the same name with new keys (a
+    // recovery after losing the root keys) and the operator re-pins.
+    let fresh = c.tmp.path().join("fresh");
+    let k9 = key(9);
+    let mut p = init(&fresh, "main", &[&k9], 1, Limits::default());
+    publish(&mut p, records(50, 3), &[&k9]);
+    publish_opts(&mut p, records(60, 3), &[&k9], true);
+    let new_pin = c.tmp.path().join("new-pin.json");
+    std::fs::copy(fresh.join("1.root.json"), &new_pin).unwrap();
+    let r = sync_dir(&fresh, &new_pin, &data).unwrap();
+    assert!(r.pin_changed && r.forgot_retired);
+    assert_eq!((r.sequence, r.snapshot), (2, Some(2)));
+    assert_eq!(served(&data), model(p.records()));
+    // With the pin unchanged, nothing is set aside.
+    let r = sync_dir(&fresh, &new_pin, &data).unwrap();
+    assert!(!r.pin_changed && !r.forgot_retired);
+    // The old feed, under the new pin, is refused.
+    refused_dir(&c.feed, &new_pin, &data, |e| {
+        matches!(e, FeedError::UnknownKey { .. })
+    });
+}
+
+#[test]
+fn a_checkpoint_valid_longer_than_the_root_allows_is_refused() {
+    let c = Chain::new(Limits::default());
+    let data = c.client_at("data", 3);
+    let m = c.mirror("m", 4);
+    let mut cp = c.checkpoint(4);
+    cp.expires_at = cp.issued_at + 7 * 86_400 + 1;
+    std::fs::write(m.join(layout::CHECKPOINT), cp.seal(&[&c.key])).unwrap();
+    refused_dir(&m, &c.trust(), &data, |e| {
+        matches!(e, FeedError::CheckpointValidity { .. })
+    });
+}
+
+#[test]
+fn a_checkpoint_issued_earlier_for_a_known_sequence_is_refused() {
+    let c = Chain::new(Limits::default());
+    let data = c.client_at("data", 4);
+    let mut cp = c.checkpoint(4);
+    cp.issued_at -= 60;
+    cp.expires_at -= 60;
+    let m = c.mirror("m", 4);
+    std::fs::write(m.join(layout::CHECKPOINT), cp.seal(&[&c.key])).unwrap();
+    refused_dir(&m, &c.trust(), &data, |e| {
+        matches!(e, FeedError::IssuedAtRollback { sequence: 4, .. })
+    });
+    // The same issue time again is no change, and accepted.
+    assert!(sync_dir(&c.feed, &c.trust(), &data).is_ok());
 }

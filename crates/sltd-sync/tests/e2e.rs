@@ -14,6 +14,7 @@ use sltd_model::{
     Date, DocumentKey, DocumentNumber, DocumentType, Query, Record, Reference, Status,
 };
 use sltd_publisher::serve::{ServeOptions, StaticServer};
+use sltd_publisher::{RoleKeys, RotateOptions};
 use sltd_sync::source::{HttpOptions, HttpSource};
 use sltd_sync::{Compaction, CompactionPolicy, SyncOptions};
 
@@ -209,15 +210,28 @@ fn root_rotation_is_followed() {
     publish(&mut p, records(200, 4), &[&a]);
     let trust = feed.join("1.root.json");
     sync_dir(&feed, &trust, &data).unwrap();
-    // Rotate to key b, signed by a (old) and b (new).
-    p.rotate_root(
-        vec![b.public().clone()],
-        1,
-        sltd_feed::now_unix() + 86_400 * 30,
-        &[&a, &b],
-        sltd_feed::now_unix(),
-    )
-    .unwrap();
+    // Rotate the online key to b: signed by the root keys, the checkpoint
+    // re-signed with b.
+    let [r1, r2] = root_keys();
+    let now = sltd_feed::now_unix();
+    let rotation = RotateOptions {
+        root_keys: None,
+        online_keys: Some(RoleKeys {
+            keys: vec![b.public().clone()],
+            threshold: 1,
+        }),
+        max_checkpoint_validity: None,
+        expires_at: now + 86_400 * 30,
+        now,
+    };
+    // Without the new online key the checkpoint cannot be re-signed: refused
+    // before anything is written.
+    assert!(p.rotate_root(&rotation, &[&r1, &r2]).is_err());
+    assert!(!feed.join("2.root.json").exists());
+    // The online key alone cannot rotate the root.
+    assert!(p.rotate_root(&rotation, &[&a, &b]).is_err());
+    p.rotate_root(&rotation, &[&r1, &r2, &b]).unwrap();
+    assert_eq!(p.checkpoint().root_version, 2);
     let v2 = mutate(p.records(), 1, 1, 5);
     publish(&mut p, v2, &[&b]);
     let r = sync_dir(&feed, &trust, &data).unwrap();
@@ -226,4 +240,65 @@ fn root_rotation_is_followed() {
     // The old key alone can no longer publish.
     let mut p = sltd_publisher::Publisher::open(&feed).unwrap();
     assert!(p.refresh(&[&a], sltd_feed::now_unix()).is_err());
+}
+
+#[test]
+fn a_rotation_that_drops_a_key_keeps_every_post_working() {
+    let tmp = tempfile::tempdir().unwrap();
+    let feed = tmp.path().join("feed");
+    let (k1, k2, k3) = (key(11), key(12), key(13));
+    let [r1, r2] = root_keys();
+    let r3 = key(203);
+    let mut p = init(&feed, "drop", &[&k1, &k2], 2, Limits::default());
+    let trust = feed.join("1.root.json");
+    // Sequences 1..=4, a snapshot at 2; a post synced at each sequence.
+    let mut v = records(300, 21);
+    let mut posts = vec![(0, tmp.path().join("post-0"))];
+    sync_dir(&feed, &trust, &posts[0].1).unwrap();
+    for seq in 1..=4u64 {
+        publish_opts(&mut p, v.clone(), &[&k1, &k2], seq == 2);
+        let data = tmp.path().join(format!("post-{seq}"));
+        sync_dir(&feed, &trust, &data).unwrap();
+        posts.push((seq, data));
+        v = mutate(&v, 2, 3, 40 + seq);
+    }
+    // Rotate the online keys {k1, k2} -> {k2, k3} and the root keys
+    // {r1, r2} -> {r2, r3}, all 2 of 2; k1 and r1 are dropped.
+    let now = sltd_feed::now_unix();
+    let rotation = RotateOptions {
+        root_keys: Some(RoleKeys {
+            keys: vec![r2.public().clone(), r3.public().clone()],
+            threshold: 2,
+        }),
+        online_keys: Some(RoleKeys {
+            keys: vec![k2.public().clone(), k3.public().clone()],
+            threshold: 2,
+        }),
+        max_checkpoint_validity: None,
+        expires_at: now + 86_400 * 30,
+        now,
+    };
+    p.rotate_root(&rotation, &[&r1, &r2, &r3, &k2, &k3])
+        .unwrap();
+    // Every post and a fresh one follow the re-signed checkpoint: the
+    // snapshot and deltas signed by {k1, k2} verify under root 1.
+    let fresh = tmp.path().join("fresh-before");
+    let r = sync_dir(&feed, &trust, &fresh).unwrap();
+    assert_eq!((r.sequence, r.snapshot), (4, Some(2)));
+    assert_eq!(served(&fresh), model(p.records()));
+    // One more publication under the new keys only.
+    publish(&mut p, v.clone(), &[&k2, &k3]);
+    assert!(p.refresh(&[&k1, &k2], sltd_feed::now_unix()).is_err());
+    let want = model(p.records());
+    for (seq, data) in &posts {
+        let r =
+            sync_dir(&feed, &trust, data).unwrap_or_else(|e| panic!("post at sequence {seq}: {e}"));
+        assert_eq!(r.sequence, 5, "post at sequence {seq}");
+        assert!(r.forgot_retired, "the keys changed");
+        assert_eq!(served(data), want, "post at sequence {seq}");
+    }
+    let fresh = tmp.path().join("fresh-after");
+    let r = sync_dir(&feed, &trust, &fresh).unwrap();
+    assert_eq!((r.sequence, r.snapshot, r.deltas_applied), (5, Some(2), 3));
+    assert_eq!(served(&fresh), want);
 }

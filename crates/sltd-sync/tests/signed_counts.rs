@@ -80,6 +80,7 @@ fn a_delta_with_a_wrong_prev_record_count_is_refused() {
     let gone: DocumentKey = *state.keys().nth(7).unwrap();
     let after: Vec<Record> = state.values().filter(|r| r.key != gone).copied().collect();
     let header = DeltaHeader {
+        root_version: 1,
         feed: "counts".into(),
         sequence: 2,
         prev_state_root: cp1.state_root,

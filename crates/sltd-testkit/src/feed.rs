@@ -5,12 +5,16 @@ use std::path::{Path, PathBuf};
 
 use crate::process::{Program, Run, Spawned, Stream};
 
-/// A feed directory, its signing key and the pinned root a border post
-/// trusts (a copy of `1.root.json`, taken out of band).
+/// A feed directory, its online signing key, its offline root keys and the
+/// pinned root a border post trusts (a copy of `1.root.json`, taken out of
+/// band).
 #[derive(Clone, Debug)]
 pub struct Feed {
     pub dir: PathBuf,
+    /// The online key: signs checkpoints, deltas and snapshots.
     pub key: PathBuf,
+    /// The offline root keys (2 of 3 sign a root).
+    pub root_keys: Vec<PathBuf>,
     pub trust: PathBuf,
 }
 
@@ -19,15 +23,21 @@ fn text(p: &Path) -> &str {
 }
 
 impl Feed {
-    /// Creates `work/FEED` signed by a new key `work/feed.key`, with
-    /// further `sltd feed init` flags (e.g. `--checkpoint-ttl 30s`), and
-    /// pins its root at `work/1.root.json`.
+    /// Creates `work/FEED` with the online key `work/feed.key` and the
+    /// root keys `work/root-{1,2,3}.key` (the third listed by its public
+    /// key only), with further `sltd feed init` flags (e.g.
+    /// `--checkpoint-ttl 30s`), and pins its root at `work/1.root.json`.
     #[track_caller]
     pub fn create(sltd: &Program, work: &Path, init_flags: &[&str]) -> Self {
         let dir = work.join("FEED");
         let key = work.join("feed.key");
-        sltd.run(["feed", "keygen", "--output", text(&key)])
-            .success();
+        let root_keys: Vec<PathBuf> = (1..=3)
+            .map(|i| work.join(format!("root-{i}.key")))
+            .collect();
+        for k in std::iter::once(&key).chain(&root_keys) {
+            sltd.run(["feed", "keygen", "--output", text(k)]).success();
+        }
+        let third_pub = work.join("root-3.key.pub");
         let mut args = vec![
             "feed",
             "init",
@@ -35,6 +45,12 @@ impl Feed {
             text(&dir),
             "--key",
             text(&key),
+            "--root-key",
+            text(&root_keys[0]),
+            "--root-key",
+            text(&root_keys[1]),
+            "--root-key",
+            text(&third_pub),
             "--name",
             "test",
         ];
@@ -42,7 +58,12 @@ impl Feed {
         sltd.run(&args).success();
         let trust = work.join("1.root.json");
         std::fs::copy(dir.join("1.root.json"), &trust).expect("pin the root");
-        Self { dir, key, trust }
+        Self {
+            dir,
+            key,
+            root_keys,
+            trust,
+        }
     }
 
     /// Publishes the full export `csv` as the next sequence (with a

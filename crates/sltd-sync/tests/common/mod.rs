@@ -13,7 +13,9 @@ use sltd_feed::metadata::Limits;
 use sltd_feed::now_unix;
 use sltd_index::{Entry, LayeredIndex, SharedMmap};
 use sltd_model::{DocumentKey, Record};
-use sltd_publisher::{InitOptions, PublishOptions, PublishReport, Publisher, PublisherConfig};
+use sltd_publisher::{
+    InitOptions, PublishOptions, PublishReport, Publisher, PublisherConfig, RoleKeys,
+};
 use sltd_sync::source::{DirSource, Source};
 use sltd_sync::{SyncError, SyncOptions, SyncReport, Syncer};
 
@@ -25,6 +27,13 @@ pub fn records(n: u64, seed: u64) -> Vec<Record> {
     sltd_export::generate::generate(n, seed).collect()
 }
 
+/// The offline root keys of the test feeds (2 of 2).
+pub fn root_keys() -> [SecretKey; 2] {
+    [key(201), key(202)]
+}
+
+/// A feed whose online role is `keys` with `threshold`, and whose root role
+/// is [`root_keys`].
 pub fn init(
     dir: &Path,
     name: &str,
@@ -33,11 +42,19 @@ pub fn init(
     limits: Limits,
 ) -> Publisher {
     let now = now_unix();
+    let rk = root_keys();
     let opts = InitOptions {
         feed: name.into(),
-        keys: keys.iter().map(|k| k.public().clone()).collect(),
-        threshold,
+        root_keys: RoleKeys {
+            keys: rk.iter().map(|k| k.public().clone()).collect(),
+            threshold: 2,
+        },
+        online_keys: RoleKeys {
+            keys: keys.iter().map(|k| k.public().clone()).collect(),
+            threshold,
+        },
         root_expires_at: now + 365 * 86_400,
+        max_checkpoint_validity: 7 * 86_400,
         limits,
         config: PublisherConfig {
             snapshot_every: 0,
@@ -46,7 +63,9 @@ pub fn init(
         },
         now,
     };
-    Publisher::init(dir, &opts, keys).expect("init feed")
+    let mut signers: Vec<&SecretKey> = keys.to_vec();
+    signers.extend(rk.iter());
+    Publisher::init(dir, &opts, &signers).expect("init feed")
 }
 
 pub fn publish(p: &mut Publisher, recs: Vec<Record>, keys: &[&SecretKey]) -> PublishReport {
