@@ -69,7 +69,15 @@ mod sltd_fuzz_support {
         let chain = trust::build_root_chain(
             if mode & 0x03 == 0 { &bytes } else { &pinned },
             |_| Ok::<_, sltd_feed::FeedError>(None),
-            |v| Ok((v == 2).then(|| if mode & 0x03 == 1 { bytes.clone() } else { next.clone() })),
+            |v| {
+                Ok((v == 2).then(|| {
+                    if mode & 0x03 == 1 {
+                        bytes.clone()
+                    } else {
+                        next.clone()
+                    }
+                }))
+            },
             |_, _| Ok(()),
         );
         let Ok(chain) = chain else {
