@@ -23,14 +23,19 @@ printf '%-24s %12s %8s %s\n' target executions corpus result
 for t in "${TARGETS[@]}"; do
     mkdir -p "corpus/$t" "artifacts/$t"
     log=$(mktemp)
+    stamp=$(mktemp)
     if cargo +nightly fuzz run --release "$t" "corpus/$t" -- \
         -max_total_time="$SECS" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
         >"$log" 2>&1; then
         result=clean
-    else
+    elif [ -n "$(find "artifacts/$t" -type f -newer "$stamp")" ]; then
         result="FOUND (see fuzz/artifacts/$t/ and $log)"
         failed=1
+    else
+        result="ERROR: the run did not complete (see $log)"
+        failed=1
     fi
+    rm -f "$stamp"
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     corpus=$(find "corpus/$t" -type f | wc -l)
     printf '%-24s %12s %8s %s\n' "$t" "${execs:-?}" "$corpus" "$result"
