@@ -91,9 +91,11 @@ fn data_dir_generations_gc_rollback_lock_and_freshness() {
     assert_eq!(g3.freshness(1200, &p), Freshness::Stale);
     assert_eq!(g3.freshness(5000, &p), Freshness::Stale);
     assert_eq!(g3.freshness(5001, &p), Freshness::Expired);
-    // A corrupt CURRENT is an error, not a panic.
+    // A corrupt CURRENT is neither a panic nor an outage: the newest valid
+    // generation serves.
     std::fs::write(tmp.path().join("CURRENT"), b"../../etc\n").unwrap();
-    assert!(d.current().is_err());
+    let fallback = d.current().unwrap().expect("a generation to fall back on");
+    assert_eq!(Some(&fallback.id), d.generations().unwrap().last());
 }
 
 /// A generation of `base` records with one segment per entry of `layers`
