@@ -91,9 +91,12 @@ fn data_dir_generations_gc_rollback_lock_and_freshness() {
     assert_eq!(g3.freshness(1200, &p), Freshness::Stale);
     assert_eq!(g3.freshness(5000, &p), Freshness::Stale);
     assert_eq!(g3.freshness(5001, &p), Freshness::Expired);
-    // A corrupt CURRENT is an error, not a panic.
+    // A corrupt CURRENT is an error, not a panic; the generation served
+    // falls back to the newest one that reads back.
     std::fs::write(tmp.path().join("CURRENT"), b"../../etc\n").unwrap();
-    assert!(d.current().is_err());
+    assert!(d.current_id().is_err());
+    let newest = d.generations().unwrap().pop().unwrap();
+    assert_eq!(d.current().unwrap().map(|g| g.id), Some(newest));
 }
 
 /// A generation of `base` records with one segment per entry of `layers`
