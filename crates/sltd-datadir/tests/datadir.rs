@@ -91,11 +91,12 @@ fn data_dir_generations_gc_rollback_lock_and_freshness() {
     assert_eq!(g3.freshness(1200, &p), Freshness::Stale);
     assert_eq!(g3.freshness(5000, &p), Freshness::Stale);
     assert_eq!(g3.freshness(5001, &p), Freshness::Expired);
-    // A corrupt CURRENT is neither a panic nor an outage: the newest valid
-    // generation serves.
+    // A corrupt CURRENT is an error, not a panic; the generation served
+    // falls back to the newest one that reads back.
     std::fs::write(tmp.path().join("CURRENT"), b"../../etc\n").unwrap();
-    let fallback = d.current().unwrap().expect("a generation to fall back on");
-    assert_eq!(Some(&fallback.id), d.generations().unwrap().last());
+    assert!(d.current_id().is_err());
+    let newest = d.generations().unwrap().pop().unwrap();
+    assert_eq!(d.current().unwrap().map(|g| g.id), Some(newest));
 }
 
 /// A generation of `base` records with one segment per entry of `layers`

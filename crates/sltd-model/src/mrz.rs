@@ -241,6 +241,9 @@ pub enum MrzError {
         position: usize,
         ch: char,
     },
+    /// The text is longer than any MRZ could be ([`MAX_MRZ_TEXT`]); refused
+    /// before it is read.
+    TooLong { bytes: usize },
     /// The line count or line lengths match no MRZ format.
     WrongShape { line_lengths: Vec<usize> },
     /// The document code does not fit the format found from the lengths.
@@ -250,6 +253,15 @@ pub enum MrzError {
     /// The document number field gives no usable number.
     InvalidDocumentNumber { found: String, source: ModelError },
 }
+
+/// The longest MRZ text read, in bytes: the largest MRZ (3 x 30 or
+/// 2 x 44 characters) with generous white space around and between its
+/// lines. Anything longer is refused before a character is looked at.
+pub const MAX_MRZ_TEXT: usize = 256;
+
+/// Line lengths named in a [`MrzError::WrongShape`] message; the count
+/// says how many more there were.
+const SHOWN_LINE_LENGTHS: usize = 4;
 
 const EXPECTED_SHAPES: &str = "expected 3 lines of 30 characters (TD1), 2 lines of 36 (TD2, MRV-B) \
      or 2 lines of 44 (TD3, MRV-A), or the same lines concatenated \
@@ -263,9 +275,20 @@ impl fmt::Display for MrzError {
                 f,
                 "MRZ text may contain only A-Z, 0-9 and '<': found {ch:?} at line {line}, position {position}"
             ),
+            MrzError::TooLong { bytes } => write!(
+                f,
+                "MRZ text is {bytes} bytes long; at most {MAX_MRZ_TEXT} are read ({EXPECTED_SHAPES})"
+            ),
             MrzError::WrongShape { line_lengths } => {
-                let lens: Vec<String> = line_lengths.iter().map(ToString::to_string).collect();
+                let mut lens: Vec<String> = line_lengths
+                    .iter()
+                    .take(SHOWN_LINE_LENGTHS)
+                    .map(ToString::to_string)
+                    .collect();
                 let n = line_lengths.len();
+                if n > SHOWN_LINE_LENGTHS {
+                    lens.push("...".into());
+                }
                 write!(
                     f,
                     "MRZ has {n} line{} of {} characters; {EXPECTED_SHAPES}",
@@ -336,6 +359,9 @@ pub fn check_digit(data: &str) -> Option<char> {
 
 /// Reads MRZ text; see [`Mrz::parse`].
 pub fn parse(text: &str) -> Result<Mrz, MrzError> {
+    if text.len() > MAX_MRZ_TEXT {
+        return Err(MrzError::TooLong { bytes: text.len() });
+    }
     let upper_cased = text.bytes().any(|b| b.is_ascii_lowercase());
     let upper;
     let text = if upper_cased {
@@ -923,6 +949,24 @@ mod tests {
             MrzError::WrongShape { .. }
         ));
         assert_eq!(parse(" \r\n ").unwrap_err(), MrzError::Empty);
+    }
+
+    #[test]
+    fn over_long_text_is_refused_early_and_every_message_is_short() {
+        let huge = "<".repeat(120_000);
+        assert_eq!(
+            parse(&huge).unwrap_err(),
+            MrzError::TooLong { bytes: 120_000 }
+        );
+        // The longest text still read, as many short lines as fit.
+        let many = "A ".repeat(MAX_MRZ_TEXT / 2);
+        let err = parse(&many).unwrap_err();
+        assert!(matches!(err, MrzError::WrongShape { .. }));
+        for e in [err, parse(&huge).unwrap_err()] {
+            assert!(e.to_string().len() < 300, "{e}");
+        }
+        let padded = format!("  {}\r\n\r\n  {}  \n", TD3[0], TD3[1]);
+        assert!(padded.len() <= MAX_MRZ_TEXT && parse(&padded).is_ok());
     }
 
     #[test]

@@ -131,9 +131,44 @@ async fn status(State(d): State<Arc<Daemon>>) -> Response {
     axum::Json(status_json(&d)).into_response()
 }
 
+/// The header `POST /reload` must carry (any value). A browser cannot add
+/// it to a cross-site request without a CORS preflight, which this listener
+/// never grants: a web page open on the operator's machine cannot trigger a
+/// reload.
+pub const RELOAD_HEADER: &str = "x-sltd-reload";
+
+/// Whether `host` (a `Host` header) names this machine by address or as
+/// `localhost`: a DNS name that merely resolves here (DNS rebinding) does
+/// not.
+fn host_is_local_or_address(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        // [v6]:port
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
+}
+
 /// Loads the source now. 200 with what happened; 500 with the reason when
-/// the new data set was refused (the previous one keeps serving).
-async fn reload(State(d): State<Arc<Daemon>>) -> Response {
+/// the new data set was refused (the previous one keeps serving); 403 for
+/// a request without [`RELOAD_HEADER`] or with a `Host` that is not an
+/// address or `localhost`.
+async fn reload(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Response {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if !headers.contains_key(RELOAD_HEADER) || !host.is_some_and(host_is_local_or_address) {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({
+                "result": "forbidden",
+                "error": format!(
+                    "POST /reload needs the header `{RELOAD_HEADER}: 1` and a Host that is an \
+                     address or localhost (e.g. `curl -X POST -H '{RELOAD_HEADER}: 1' \
+                     http://127.0.0.1:9851/reload`)"
+                ),
+            })),
+        )
+            .into_response();
+    }
     match d.reload_async(ReloadTrigger::Admin).await {
         Ok(ReloadOutcome::Swapped {
             previous,
@@ -155,10 +190,36 @@ async fn reload(State(d): State<Arc<Daemon>>) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR,
             axum::Json(json!({
                 "result": "refused",
-                "error": e.to_string(),
+                "error": crate::bounds::client_message(&e.to_string()),
                 "serving": d.current().map(|l| l.dataset.meta().content_id.clone()),
             })),
         )
             .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_addresses_and_localhost_are_hosts_for_reload() {
+        for ok in [
+            "127.0.0.1:9851",
+            "127.0.0.1",
+            "[::1]:9851",
+            "localhost:9851",
+            "10.0.0.5",
+        ] {
+            assert!(host_is_local_or_address(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example:9851",
+            "evil.example",
+            "127.0.0.1.nip.io:9851",
+            "",
+        ] {
+            assert!(!host_is_local_or_address(bad), "{bad}");
+        }
     }
 }

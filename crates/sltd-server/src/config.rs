@@ -61,6 +61,10 @@ pub struct AuditConfig {
     /// Where HIT audit lines go: a file path (appended to, reopened on
     /// SIGHUP for log rotation) or `-` for standard output. Unset: stdout.
     pub path: Option<PathBuf>,
+    /// A hit whose audit line cannot be written is refused (UNAVAILABLE)
+    /// instead of answered. Either way the failure is logged and counted
+    /// (`sltd_audit_write_errors_total`).
+    pub fail_closed: bool,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -107,6 +111,18 @@ pub struct Limits {
     /// On SIGTERM, how long in-flight calls and open streams may take to
     /// finish before connections are closed.
     pub drain_timeout_ms: u64,
+    /// Connections open at once; a connection beyond it is closed as soon
+    /// as it is accepted.
+    pub max_connections: usize,
+    /// `CheckStream` calls open at once across all connections; more are
+    /// refused with RESOURCE_EXHAUSTED.
+    pub max_open_streams: usize,
+    /// How long a client may take to complete the TLS handshake.
+    pub tls_handshake_timeout_ms: u64,
+    /// A connection older than this is asked to go away (HTTP/2 GOAWAY;
+    /// gRPC clients reconnect), then closed after `drain_timeout_ms`; 0
+    /// keeps connections for ever.
+    pub max_connection_age_secs: u64,
 }
 
 impl Default for Limits {
@@ -121,6 +137,10 @@ impl Default for Limits {
             keepalive_timeout_secs: 10,
             shutdown_delay_ms: 0,
             drain_timeout_ms: 10_000,
+            max_connections: 10_000,
+            max_open_streams: 4096,
+            tls_handshake_timeout_ms: 10_000,
+            max_connection_age_secs: 3600,
         }
     }
 }
@@ -136,6 +156,16 @@ impl Limits {
 
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_millis(self.drain_timeout_ms)
+    }
+
+    pub fn tls_handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.tls_handshake_timeout_ms)
+    }
+
+    /// `None` when connections are kept for ever.
+    pub fn max_connection_age(&self) -> Option<Duration> {
+        (self.max_connection_age_secs > 0)
+            .then(|| Duration::from_secs(self.max_connection_age_secs))
     }
 }
 
@@ -240,6 +270,15 @@ impl Config {
         }
         if l.request_timeout_ms == 0 {
             return invalid("limits.request_timeout_ms", "must be at least 1");
+        }
+        if l.max_connections == 0 {
+            return invalid("limits.max_connections", "must be at least 1");
+        }
+        if l.max_open_streams == 0 {
+            return invalid("limits.max_open_streams", "must be at least 1");
+        }
+        if l.tls_handshake_timeout_ms == 0 {
+            return invalid("limits.tls_handshake_timeout_ms", "must be at least 1");
         }
         let t = &self.tls;
         if t.enabled() && (t.cert.is_none() || t.key.is_none()) {

@@ -13,6 +13,7 @@
 
 mod admin;
 pub mod audit;
+mod bounds;
 pub mod config;
 mod datadir;
 pub mod dataset;
@@ -40,6 +41,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 use tonic_health::server::{HealthReporter, HealthService};
 
+pub use admin::RELOAD_HEADER;
 pub use audit::AuditLog;
 pub use config::Config;
 pub use datadir::DataDirSource;
@@ -115,6 +117,8 @@ pub struct Daemon {
     started: Instant,
     /// Samples of the counters, for the status page's last hour.
     recent: Recent,
+    /// Places for open `CheckStream` calls (`limits.max_open_streams`).
+    stream_places: bounds::Places,
 }
 
 impl fmt::Debug for Daemon {
@@ -159,7 +163,9 @@ impl Daemon {
         let (serving, _) = watch::channel(false);
         let metrics = Metrics::new();
         let recent = Recent::new(Sample::of(&metrics, now_unix()));
+        let stream_places = bounds::Places::new(config.limits.max_open_streams);
         Arc::new(Self {
+            stream_places,
             config,
             source,
             current: ArcSwapOption::empty(),
@@ -468,12 +474,18 @@ pub async fn run(
 
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = tls::server_tls(&config.tls)? {
+        let tls = tls.timeout(limits.tls_handshake_timeout());
         builder = builder.tls_config(tls).map_err(|e| ServerError::Tls {
             reason: e.to_string(),
         })?;
     }
     let keepalive = (limits.keepalive_interval_secs > 0)
         .then(|| Duration::from_secs(limits.keepalive_interval_secs));
+    if let Some(age) = limits.max_connection_age() {
+        builder = builder
+            .max_connection_age(age)
+            .max_connection_age_grace(limits.drain_timeout());
+    }
     let router = builder
         .timeout(limits.request_timeout())
         .max_concurrent_streams(limits.max_concurrent_streams)
@@ -492,12 +504,28 @@ pub async fn run(
     // tonic applies `tcp_nodelay` only to listeners it binds itself, so set
     // it on each accepted socket: without it small answers wait for the
     // peer's delayed ACK (Nagle), tens of milliseconds.
-    let incoming = TcpListenerStream::new(listener).map(|conn| {
-        let stream = conn?;
-        stream.set_nodelay(true)?;
-        let keepalive = socket2::TcpKeepalive::new().with_time(Duration::from_secs(60));
-        socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
-        Ok::<_, std::io::Error>(stream)
+    // Beyond `limits.max_connections` a connection is closed at once: a
+    // flood of idle or half-open connections cannot take the daemon's
+    // memory or file descriptors.
+    let places = bounds::Places::new(limits.max_connections);
+    let m = Arc::clone(&daemon);
+    let incoming = TcpListenerStream::new(listener).filter_map(move |conn| {
+        let stream = match conn {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e)),
+        };
+        let Some(place) = places.take() else {
+            m.metrics.connection_refused();
+            tracing::debug!("connection refused: limits.max_connections reached");
+            return None;
+        };
+        let placed = (|| {
+            stream.set_nodelay(true)?;
+            let keepalive = socket2::TcpKeepalive::new().with_time(Duration::from_secs(60));
+            socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
+            Ok::<_, std::io::Error>(bounds::PlacedConnection::new(stream, place))
+        })();
+        Some(placed)
     });
 
     let mut stop_signal = stop_rx.clone();

@@ -102,6 +102,11 @@ struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusedLabels {
+    what: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DatasetLabels {
     content_id: String,
     source: String,
@@ -142,6 +147,7 @@ pub struct Metrics {
     batch_size: Histogram,
     reloads: Family<ResultLabels, Counter>,
     audit_errors: Counter,
+    refused: Family<RefusedLabels, Counter>,
     dataset_age: Gauge,
     dataset_freshness: Gauge,
     dataset_records: Gauge,
@@ -235,6 +241,12 @@ impl Metrics {
             "Audit lines that could not be written",
             audit_errors.clone(),
         );
+        let refused = Family::<RefusedLabels, Counter>::default();
+        registry.register(
+            "refused",
+            "Connections and streams refused at a limit (limits.max_connections, limits.max_open_streams)",
+            refused.clone(),
+        );
         let dataset_age = Gauge::default();
         registry.register(
             "dataset_age_seconds",
@@ -302,6 +314,7 @@ impl Metrics {
             batch_size,
             reloads,
             audit_errors,
+            refused,
             dataset_age,
             dataset_freshness,
             dataset_records,
@@ -361,6 +374,20 @@ impl Metrics {
 
     pub fn audit_error(&self) {
         self.audit_errors.inc();
+    }
+
+    /// A connection closed at `limits.max_connections`.
+    pub fn connection_refused(&self) {
+        self.refused
+            .get_or_create(&RefusedLabels { what: "connection" })
+            .inc();
+    }
+
+    /// A `CheckStream` refused at `limits.max_open_streams`.
+    pub fn stream_refused(&self) {
+        self.refused
+            .get_or_create(&RefusedLabels { what: "stream" })
+            .inc();
     }
 
     pub fn set_serving(&self, serving: bool) {

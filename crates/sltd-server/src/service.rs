@@ -26,6 +26,7 @@ use crate::Daemon;
 use crate::audit::{
     AuditDataset, AuditEvent, AuditMatch, AuditPossibleMatch, AuditQuery, now_rfc3339,
 };
+use crate::bounds;
 use crate::dataset::Dataset;
 use crate::metrics::{Rpc, VerdictLabel};
 
@@ -86,6 +87,10 @@ pub(crate) fn resolve_state(parsed: &mut ParsedQuery, ds: &Dataset) -> Result<()
 /// says how to fix it; it is sent to the client, never logged (it may
 /// contain part of the number).
 pub(crate) fn parse_request(req: &pb::CheckRequest) -> Result<ParsedQuery, String> {
+    parse_request_unbounded(req).map_err(|e| bounds::client_message(&e))
+}
+
+fn parse_request_unbounded(req: &pb::CheckRequest) -> Result<ParsedQuery, String> {
     if req.request_id.len() > MAX_REQUEST_ID_LEN {
         return Err(format!(
             "request_id is {} bytes long; at most {MAX_REQUEST_ID_LEN} are allowed",
@@ -394,7 +399,7 @@ impl LookupService {
         matches: &[Record],
         possible: &[PossibleMatch],
         ds: &Dataset,
-    ) {
+    ) -> Result<(), tonic::Status> {
         let rpc_name = match rpc {
             Rpc::Check => "Check",
             Rpc::CheckBatch => "CheckBatch",
@@ -419,10 +424,18 @@ impl LookupService {
         };
         if let Err(e) = self.daemon.audit.write(&event) {
             self.daemon.metrics.audit_error();
+            let fail_closed = self.daemon.config.audit.fail_closed;
             // The error is about the sink; the event itself stays out of the
             // ordinary logs.
-            tracing::error!(error = %e, "cannot write audit line");
+            tracing::error!(error = %e, fail_closed, "cannot write audit line");
+            if fail_closed {
+                return Err(tonic::Status::unavailable(
+                    "the audit log cannot be written and audit.fail_closed is set: the answer is \
+                     withheld; retry, or ask the operator to fix the audit log",
+                ));
+            }
         }
+        Ok(())
     }
 
     /// Builds the response for one answered or refused item, counting it in
@@ -438,14 +451,14 @@ impl LookupService {
         ds: &Dataset,
         with_dataset: bool,
         counts: &mut VerdictCounts,
-    ) -> pb::CheckResponse {
+    ) -> Result<pb::CheckResponse, tonic::Status> {
         let mrz = parsed.and_then(|p| p.mrz.as_ref()).map(mrz_to_proto);
         let issuing_country_note = parsed.and_then(|p| p.note.as_ref()).map(note_to_proto);
         let dataset = with_dataset.then(|| self.daemon.dataset_info(ds));
         match outcome {
             Outcome::Invalid(error) => {
                 counts.invalid += 1;
-                pb::CheckResponse {
+                Ok(pb::CheckResponse {
                     request_id,
                     verdict: pb::Verdict::InvalidQuery as i32,
                     matches: Vec::new(),
@@ -454,17 +467,17 @@ impl LookupService {
                     error,
                     possible_matches: Vec::new(),
                     issuing_country_note: None,
-                }
+                })
             }
             Outcome::Answered { matches, possible } if matches.is_empty() => {
                 counts.no_hit += 1;
                 if !possible.is_empty() {
                     counts.with_possible_matches += 1;
                     if let Some(p) = parsed {
-                        self.audit(rpc, caller, &request_id, p, &[], &possible, ds);
+                        self.audit(rpc, caller, &request_id, p, &[], &possible, ds)?;
                     }
                 }
-                pb::CheckResponse {
+                Ok(pb::CheckResponse {
                     request_id,
                     verdict: pb::Verdict::NoHit as i32,
                     matches: Vec::new(),
@@ -473,14 +486,14 @@ impl LookupService {
                     error: String::new(),
                     possible_matches: possible.iter().map(possible_to_proto).collect(),
                     issuing_country_note,
-                }
+                })
             }
             Outcome::Answered { matches, .. } => {
                 counts.hit += 1;
                 if let Some(p) = parsed {
-                    self.audit(rpc, caller, &request_id, p, &matches, &[], ds);
+                    self.audit(rpc, caller, &request_id, p, &matches, &[], ds)?;
                 }
-                pb::CheckResponse {
+                Ok(pb::CheckResponse {
                     request_id,
                     verdict: pb::Verdict::Hit as i32,
                     matches: matches.iter().map(record_to_proto).collect(),
@@ -489,7 +502,7 @@ impl LookupService {
                     error: String::new(),
                     possible_matches: Vec::new(),
                     issuing_country_note,
-                }
+                })
             }
         }
     }
@@ -519,7 +532,7 @@ impl LookupService {
             ds,
             true,
             &mut counts,
-        );
+        )?;
         counts.record(&self.daemon, rpc);
         self.daemon
             .metrics
@@ -601,7 +614,7 @@ impl pb::lookup_server::Lookup for LookupService {
             ds,
             true,
             &mut counts,
-        );
+        )?;
         counts.record(&self.daemon, Rpc::Check);
         self.daemon
             .metrics
@@ -688,7 +701,7 @@ impl pb::lookup_server::Lookup for LookupService {
                     &mut counts,
                 )
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         counts.record(&self.daemon, Rpc::CheckBatch);
         let resp = pb::CheckBatchResponse {
             results,
@@ -711,6 +724,13 @@ impl pb::lookup_server::Lookup for LookupService {
                 .error(Rpc::CheckStream, tonic::Code::Unavailable);
             return Err(unavailable());
         }
+        let Some(place) = self.daemon.stream_places.take() else {
+            self.daemon.metrics.stream_refused();
+            return Err(tonic::Status::resource_exhausted(format!(
+                "{} CheckStream calls are open (limits.max_open_streams); retry later, or use CheckBatch",
+                self.daemon.config.limits.max_open_streams
+            )));
+        };
         let inbound = request.into_inner();
         let svc = self.clone();
         // One response per request, computed as each request arrives: order
@@ -719,7 +739,9 @@ impl pb::lookup_server::Lookup for LookupService {
             Ok(req) => svc.answer_item(Rpc::CheckStream, &caller, req),
             Err(status) => Err(status),
         });
-        Ok(Response::new(Box::pin(out)))
+        Ok(Response::new(Box::pin(bounds::PlacedStream::new(
+            out, place,
+        ))))
     }
 
     async fn get_status(

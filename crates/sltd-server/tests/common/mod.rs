@@ -101,12 +101,21 @@ impl TestServer {
 }
 
 /// A plain HTTP/1.1 request to the admin listener: (status, body).
+/// A POST carries the header `POST /reload` requires.
 pub async fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let (method, path) = (method.to_string(), path.to_string());
-    tokio::task::spawn_blocking(move || sltd_testkit::http::request(addr, &method, &path))
-        .await
-        .expect("the request thread")
-        .expect("an answer from the admin listener")
+    let headers: &[(&str, &str)] = if method == "POST" {
+        &[(sltd_server::RELOAD_HEADER, "1")]
+    } else {
+        &[]
+    };
+    let a = tokio::task::spawn_blocking(move || {
+        sltd_testkit::http::exchange(addr, &method, &path, headers)
+    })
+    .await
+    .expect("the request thread")
+    .expect("an answer from the admin listener");
+    (a.status, a.body)
 }
 
 pub fn doc(request_id: &str, number: &str, country: &str, ty: &str) -> pb::CheckRequest {
