@@ -236,6 +236,11 @@ fn a_feed_served_by_nginx_with_the_shipped_config_is_synced() {
             "{immutable}"
         );
     }
+    // The next root version, which posts probe for, is missing: its 404
+    // must not be cacheable as immutable.
+    let probe = exchange(addr, "GET", "/sltd/2.root.json", &[]).unwrap();
+    assert_eq!(probe.status, 404);
+    assert_eq!(probe.header("cache-control"), None, "{probe:?}");
     assert_eq!(
         exchange(addr, "GET", "/sltd/.publisher/", &[])
             .unwrap()

@@ -394,6 +394,12 @@ fn report_text(r: &SyncReport) -> String {
     if r.compacted {
         out += "; delta segments compacted into a new base";
     }
+    if r.pin_changed {
+        out += "\nthe pinned root changed: the stored root chain and what was learned under the old pin were set aside";
+    } else if r.forgot_retired {
+        out +=
+            "\nthe feed's keys were rotated: what was learned under the retired keys was forgotten";
+    }
     let t = &r.timings;
     out += &format!(
         "\n{} downloaded; took {} (fetch {}, verify and apply {}, build {}, install {}, compact {})",
