@@ -4,10 +4,12 @@
 //! shared by the daemon (`sltdd`) and the command line (`sltd check`).
 
 #![forbid(unsafe_code)]
-// Generated code: documented by the comments in the .proto file.
-#![allow(missing_debug_implementations, unreachable_pub, clippy::all)]
+
+pub mod wire;
 
 /// Version 1 of the lookup API (package `sltd.v1`).
+// Generated code: documented by the comments in the .proto file.
+#[allow(missing_debug_implementations, unreachable_pub, clippy::all)]
 pub mod v1 {
     tonic::include_proto!("sltd.v1");
 }

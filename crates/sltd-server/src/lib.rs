@@ -25,6 +25,7 @@ mod service;
 mod status_page;
 mod summary;
 mod tls;
+mod wire;
 
 use std::fmt;
 use std::future::Future;
@@ -33,7 +34,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-use sltd_proto::v1::lookup_server::LookupServer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::StreamExt;
@@ -64,6 +64,9 @@ pub struct Loaded {
     pub dataset: Dataset,
     /// Unix seconds.
     pub loaded_at: i64,
+    /// The data set's block of the answers, as of the last second it was
+    /// asked for.
+    pub(crate) dataset_block: ArcSwapOption<wire::DatasetBlock>,
 }
 
 /// What a reload did.
@@ -300,6 +303,7 @@ impl Daemon {
         self.current.store(Some(Arc::new(Loaded {
             dataset,
             loaded_at: now_unix(),
+            dataset_block: ArcSwapOption::empty(),
         })));
         self.metrics.reload("swapped");
         let previous_id = previous.map(|p| p.dataset.meta().content_id.clone());
@@ -448,10 +452,12 @@ pub async fn run(
         })
     });
 
-    let lookup = LookupServer::new(LookupService::new(Arc::clone(&daemon)))
-        .max_decoding_message_size(limits.max_message_bytes)
+    let lookup = wire::LookupRouter::new(
+        LookupService::new(Arc::clone(&daemon)),
+        limits.max_message_bytes,
         // Answers can be larger than questions (a batch of hits).
-        .max_encoding_message_size(limits.max_message_bytes.saturating_mul(4));
+        limits.max_message_bytes.saturating_mul(4),
+    );
     // Both reflection versions: grpcurl and current clients speak v1, while
     // Python's grpcio-reflection and many GUI clients speak only v1alpha.
     // Each lists both, so whichever a client asks sees every service.

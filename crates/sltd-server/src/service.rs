@@ -6,7 +6,6 @@
 //! microsecond, far less than a hop to a blocking pool would.
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,18 +16,21 @@ use sltd_model::possible::{self, PossibleMatch, PossibleMatchReason};
 use sltd_model::state_codes::{self, ResolvedState, StateNote, StateNoteKind};
 use sltd_model::{DocumentNumber, DocumentType, ModelError, Query, Record, Status};
 use sltd_proto::v1 as pb;
-use sltd_proto::v1::check_request::Query as PbQuery;
-use tokio_stream::{Stream, StreamExt};
+use sltd_proto::wire::{CheckRequestView, DocumentView, QueryView};
+use tokio_stream::StreamExt;
 use tonic::transport::CertificateDer;
 use tonic::{Request, Response};
 
-use crate::Daemon;
 use crate::audit::{
     AuditDataset, AuditEvent, AuditMatch, AuditPossibleMatch, AuditQuery, now_rfc3339,
 };
 use crate::bounds;
 use crate::dataset::Dataset;
 use crate::metrics::{Rpc, VerdictLabel};
+use crate::wire::{
+    AnswerStream, BatchAnswer, BatchQuery, CheckAnswer, CheckQuery, DatasetBlock, RequestId,
+};
+use crate::{Daemon, Loaded};
 
 /// Longest `request_id` accepted. It is echoed and audited, so it is
 /// bounded like everything else a client sends.
@@ -86,30 +88,30 @@ pub(crate) fn resolve_state(parsed: &mut ParsedQuery, ds: &Dataset) -> Result<()
 /// Parses a request with the model's rules. The error names the field and
 /// says how to fix it; it is sent to the client, never logged (it may
 /// contain part of the number).
-pub(crate) fn parse_request(req: &pb::CheckRequest) -> Result<ParsedQuery, String> {
-    parse_request_unbounded(req).map_err(|e| bounds::client_message(&e))
+pub(crate) fn parse_view(req: &CheckRequestView<'_>) -> Result<ParsedQuery, String> {
+    parse_view_unbounded(req).map_err(|e| bounds::client_message(&e))
 }
 
-fn parse_request_unbounded(req: &pb::CheckRequest) -> Result<ParsedQuery, String> {
+fn parse_view_unbounded(req: &CheckRequestView<'_>) -> Result<ParsedQuery, String> {
     if req.request_id.len() > MAX_REQUEST_ID_LEN {
         return Err(format!(
             "request_id is {} bytes long; at most {MAX_REQUEST_ID_LEN} are allowed",
             req.request_id.len()
         ));
     }
-    match &req.query {
+    match req.query {
         None => Err(
             "query is not set: set `document` (its `number`, optionally `issuing_country` and `document_type`) or `mrz`"
                 .to_string(),
         ),
-        Some(PbQuery::Document(doc)) => parse_document(doc).map(|query| ParsedQuery {
+        Some(QueryView::Document(doc)) => parse_document(&doc).map(|query| ParsedQuery {
             query,
             mrz: None,
             include_possible_matches: req.include_possible_matches,
             note: None,
             resolved: None,
         }),
-        Some(PbQuery::Mrz(text)) => {
+        Some(QueryView::Mrz(text)) => {
             let parsed = mrz::parse(text).map_err(|e| format!("mrz: {e}"))?;
             Ok(ParsedQuery {
                 query: parsed.query(),
@@ -137,15 +139,15 @@ fn field_error(field: &str, err: ModelError, example: &str) -> String {
     }
 }
 
-fn parse_document(doc: &pb::Document) -> Result<Query, String> {
-    let number = DocumentNumber::normalise(&doc.number)
+fn parse_document(doc: &DocumentView<'_>) -> Result<Query, String> {
+    let number = DocumentNumber::normalise(doc.number)
         .map_err(|e| field_error("document.number", e, "L898902C3"))?;
     // Empty (or blank) means "not given": match every country / type.
     let state = if doc.issuing_country.trim().is_empty() {
         None
     } else {
         Some(
-            state_codes::normalise_query_state(&doc.issuing_country)
+            state_codes::normalise_query_state(doc.issuing_country)
                 .map_err(|e| field_error("document.issuing_country", e, "UTO, D or FRA"))?,
         )
     };
@@ -153,7 +155,7 @@ fn parse_document(doc: &pb::Document) -> Result<Query, String> {
         None
     } else {
         Some(
-            DocumentType::normalise(&doc.document_type)
+            DocumentType::normalise(doc.document_type)
                 .map_err(|e| field_error("document.document_type", e, "P, PP, I or V"))?,
         )
     };
@@ -281,8 +283,11 @@ fn freshness_to_proto(f: Freshness) -> pb::Freshness {
 impl Daemon {
     /// What answers report about `ds` right now.
     pub(crate) fn dataset_info(&self, ds: &Dataset) -> pb::DatasetInfo {
+        self.dataset_info_at(ds, unix_now())
+    }
+
+    fn dataset_info_at(&self, ds: &Dataset, now: i64) -> pb::DatasetInfo {
         let m = ds.meta();
-        let now = unix_now();
         pb::DatasetInfo {
             content_id: m.content_id.clone(),
             sequence: m.sequence,
@@ -292,6 +297,23 @@ impl Daemon {
             expires_at: m.expires_at.map(timestamp),
             record_count: m.record_count,
         }
+    }
+
+    /// [`dataset_info`](Self::dataset_info) of `loaded`, encoded: computed
+    /// once a second and shared by every answer meanwhile.
+    pub(crate) fn dataset_block(&self, loaded: &Loaded) -> Arc<DatasetBlock> {
+        let now = unix_now();
+        if let Some(block) = &*loaded.dataset_block.load()
+            && block.second == now
+        {
+            return Arc::clone(block);
+        }
+        let block = Arc::new(DatasetBlock {
+            second: now,
+            bytes: sltd_proto::wire::encode_dataset(&self.dataset_info_at(&loaded.dataset, now)),
+        });
+        loaded.dataset_block.store(Some(Arc::clone(&block)));
+        block
     }
 }
 
@@ -445,22 +467,21 @@ impl LookupService {
         &self,
         rpc: Rpc,
         caller: &Caller,
-        request_id: String,
+        request_id: RequestId,
         parsed: Option<&ParsedQuery>,
         outcome: Outcome,
         ds: &Dataset,
-        with_dataset: bool,
+        dataset: Option<Arc<DatasetBlock>>,
         counts: &mut VerdictCounts,
-    ) -> Result<pb::CheckResponse, tonic::Status> {
+    ) -> Result<CheckAnswer, tonic::Status> {
         let mrz = parsed.and_then(|p| p.mrz.as_ref()).map(mrz_to_proto);
         let issuing_country_note = parsed.and_then(|p| p.note.as_ref()).map(note_to_proto);
-        let dataset = with_dataset.then(|| self.daemon.dataset_info(ds));
         match outcome {
             Outcome::Invalid(error) => {
                 counts.invalid += 1;
-                Ok(pb::CheckResponse {
+                Ok(CheckAnswer {
                     request_id,
-                    verdict: pb::Verdict::InvalidQuery as i32,
+                    verdict: pb::Verdict::InvalidQuery,
                     matches: Vec::new(),
                     mrz,
                     dataset,
@@ -474,12 +495,12 @@ impl LookupService {
                 if !possible.is_empty() {
                     counts.with_possible_matches += 1;
                     if let Some(p) = parsed {
-                        self.audit(rpc, caller, &request_id, p, &[], &possible, ds)?;
+                        self.audit(rpc, caller, request_id.as_str(), p, &[], &possible, ds)?;
                     }
                 }
-                Ok(pb::CheckResponse {
+                Ok(CheckAnswer {
                     request_id,
-                    verdict: pb::Verdict::NoHit as i32,
+                    verdict: pb::Verdict::NoHit,
                     matches: Vec::new(),
                     mrz,
                     dataset,
@@ -491,11 +512,11 @@ impl LookupService {
             Outcome::Answered { matches, .. } => {
                 counts.hit += 1;
                 if let Some(p) = parsed {
-                    self.audit(rpc, caller, &request_id, p, &matches, &[], ds)?;
+                    self.audit(rpc, caller, request_id.as_str(), p, &matches, &[], ds)?;
                 }
-                Ok(pb::CheckResponse {
+                Ok(CheckAnswer {
                     request_id,
-                    verdict: pb::Verdict::Hit as i32,
+                    verdict: pb::Verdict::Hit,
                     matches: matches.iter().map(record_to_proto).collect(),
                     mrz,
                     dataset,
@@ -512,12 +533,14 @@ impl LookupService {
         &self,
         rpc: Rpc,
         caller: &Caller,
-        req: pb::CheckRequest,
-    ) -> Result<pb::CheckResponse, tonic::Status> {
+        req: CheckQuery,
+    ) -> Result<CheckAnswer, tonic::Status> {
         let start = Instant::now();
         let loaded = self.daemon.current().ok_or_else(unavailable)?;
         let ds = &loaded.dataset;
-        let parsed = parse_request(&req).and_then(|mut p| resolve_state(&mut p, ds).map(|()| p));
+        let parsed = req
+            .parsed
+            .and_then(|mut p| resolve_state(&mut p, ds).map(|()| p));
         let outcome = match &parsed {
             Err(e) => Outcome::Invalid(e.clone()),
             Ok(p) => self.answer(rpc, ds, p)?,
@@ -530,7 +553,7 @@ impl LookupService {
             parsed.as_ref().ok(),
             outcome,
             ds,
-            true,
+            Some(self.daemon.dataset_block(&loaded)),
             &mut counts,
         )?;
         counts.record(&self.daemon, rpc);
@@ -577,14 +600,11 @@ fn unavailable() -> tonic::Status {
     )
 }
 
-type ResponseStream = Pin<Box<dyn Stream<Item = Result<pb::CheckResponse, tonic::Status>> + Send>>;
-
-#[tonic::async_trait]
-impl pb::lookup_server::Lookup for LookupService {
-    async fn check(
+impl LookupService {
+    pub(crate) fn check(
         &self,
-        request: Request<pb::CheckRequest>,
-    ) -> Result<Response<pb::CheckResponse>, tonic::Status> {
+        request: Request<CheckQuery>,
+    ) -> Result<Response<CheckAnswer>, tonic::Status> {
         let start = Instant::now();
         let caller = Caller::of(&request);
         let req = request.into_inner();
@@ -594,7 +614,7 @@ impl pb::lookup_server::Lookup for LookupService {
             m.error(Rpc::Check, tonic::Code::InvalidArgument);
             tonic::Status::invalid_argument(msg)
         };
-        let mut parsed = parse_request(&req).map_err(invalid)?;
+        let mut parsed = req.parsed.map_err(invalid)?;
         let Some(loaded) = self.daemon.current() else {
             self.daemon
                 .metrics
@@ -612,7 +632,7 @@ impl pb::lookup_server::Lookup for LookupService {
             Some(&parsed),
             outcome,
             ds,
-            true,
+            Some(self.daemon.dataset_block(&loaded)),
             &mut counts,
         )?;
         counts.record(&self.daemon, Rpc::Check);
@@ -622,13 +642,13 @@ impl pb::lookup_server::Lookup for LookupService {
         Ok(Response::new(resp))
     }
 
-    async fn check_batch(
+    pub(crate) fn check_batch(
         &self,
-        request: Request<pb::CheckBatchRequest>,
-    ) -> Result<Response<pb::CheckBatchResponse>, tonic::Status> {
+        request: Request<BatchQuery>,
+    ) -> Result<Response<BatchAnswer>, tonic::Status> {
         let start = Instant::now();
         let caller = Caller::of(&request);
-        let queries = request.into_inner().queries;
+        let queries = request.into_inner().0;
         let max = self.daemon.config.limits.max_batch;
         let m = &self.daemon.metrics;
         if queries.len() > max {
@@ -644,21 +664,26 @@ impl pb::lookup_server::Lookup for LookupService {
             return Err(unavailable());
         };
         let ds = &loaded.dataset;
-        let parsed: Vec<Result<ParsedQuery, String>> = queries
-            .iter()
-            .map(|q| parse_request(q).and_then(|mut p| resolve_state(&mut p, ds).map(|()| p)))
-            .collect();
+        let (ids, parsed): (Vec<RequestId>, Vec<Result<ParsedQuery, String>>) = queries
+            .into_iter()
+            .map(|q| {
+                let p = q
+                    .parsed
+                    .and_then(|mut p| resolve_state(&mut p, ds).map(|()| p));
+                (q.request_id, p)
+            })
+            .unzip();
         // Only the valid queries go to the index, in one batched pass that
         // prefetches across them; `owner` maps them back to their items.
-        let mut lookups = Vec::with_capacity(queries.len());
-        let mut owner = Vec::with_capacity(queries.len());
+        let mut lookups = Vec::with_capacity(parsed.len());
+        let mut owner = Vec::with_capacity(parsed.len());
         for (i, p) in parsed.iter().enumerate() {
             if let Ok(p) = p {
                 lookups.push(p.probe());
                 owner.push(i);
             }
         }
-        let mut found: Vec<Vec<Record>> = vec![Vec::new(); queries.len()];
+        let mut found: Vec<Vec<Record>> = vec![Vec::new(); parsed.len()];
         ds.lookup_batch(&lookups, |i, r| {
             let item = owner[i];
             if parsed[item].as_ref().is_ok_and(|p| p.answers(&r)) {
@@ -669,7 +694,7 @@ impl pb::lookup_server::Lookup for LookupService {
         let mut counts = VerdictCounts::default();
         // Possible matches only for the misses that asked for them; each
         // takes its own batched lookup.
-        let mut outcomes = Vec::with_capacity(queries.len());
+        let mut outcomes = Vec::with_capacity(parsed.len());
         for (p, matches) in parsed.iter().zip(found) {
             outcomes.push(match p {
                 Err(e) => Outcome::Invalid(e.clone()),
@@ -684,39 +709,37 @@ impl pb::lookup_server::Lookup for LookupService {
                 }
             });
         }
-        let results = queries
+        let results = ids
             .into_iter()
             .zip(parsed)
             .zip(outcomes)
-            .map(|((req, parsed), outcome)| {
+            .map(|((id, parsed), outcome)| {
                 let p = parsed.as_ref().ok();
                 self.respond(
                     Rpc::CheckBatch,
                     &caller,
-                    req.request_id,
+                    id,
                     p,
                     outcome,
                     ds,
-                    false,
+                    None,
                     &mut counts,
                 )
             })
             .collect::<Result<_, _>>()?;
         counts.record(&self.daemon, Rpc::CheckBatch);
-        let resp = pb::CheckBatchResponse {
+        let resp = BatchAnswer {
             results,
-            dataset: Some(self.daemon.dataset_info(ds)),
+            dataset: self.daemon.dataset_block(&loaded),
         };
         m.latency(Rpc::CheckBatch, start.elapsed().as_secs_f64());
         Ok(Response::new(resp))
     }
 
-    type CheckStreamStream = ResponseStream;
-
-    async fn check_stream(
+    pub(crate) fn check_stream(
         &self,
-        request: Request<tonic::Streaming<pb::CheckRequest>>,
-    ) -> Result<Response<Self::CheckStreamStream>, tonic::Status> {
+        request: Request<tonic::Streaming<CheckQuery>>,
+    ) -> Result<Response<AnswerStream>, tonic::Status> {
         let caller = Caller::of(&request);
         if self.daemon.current().is_none() {
             self.daemon
@@ -744,7 +767,7 @@ impl pb::lookup_server::Lookup for LookupService {
         ))))
     }
 
-    async fn get_status(
+    pub(crate) fn get_status(
         &self,
         _request: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::GetStatusResponse>, tonic::Status> {
@@ -769,6 +792,12 @@ impl pb::lookup_server::Lookup for LookupService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sltd_proto::v1::check_request::Query as PbQuery;
+
+    fn parse_request(req: &pb::CheckRequest) -> Result<ParsedQuery, String> {
+        let bytes = prost::Message::encode_to_vec(req);
+        parse_view(&CheckRequestView::decode(&bytes).unwrap())
+    }
 
     fn doc(number: &str, country: &str, ty: &str) -> pb::CheckRequest {
         pb::CheckRequest {

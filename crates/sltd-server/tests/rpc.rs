@@ -485,3 +485,136 @@ async fn reflection_v1alpha_lists_the_services_and_describes_the_api() {
     assert!(!files.file_descriptor_proto.is_empty());
     server.stop().await;
 }
+
+/// Sends bytes as they are, to put malformed messages on the wire.
+#[derive(Clone, Copy, Debug, Default)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        prost::bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let mut v = vec![0; prost::bytes::Buf::remaining(src)];
+        prost::bytes::Buf::copy_to_slice(src, &mut v);
+        Ok(Some(v))
+    }
+}
+
+#[tokio::test]
+async fn malformed_messages_are_invalid_argument_and_the_daemon_goes_on() {
+    use prost::Message;
+    let (_dir, path, _) = temp_index(200);
+    let server =
+        TestServer::start(Config::default(), &path, AuditLog::writer(std::io::sink())).await;
+    let channel = tonic::transport::Channel::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    let path_of = |m: &str| {
+        tonic::codegen::http::uri::PathAndQuery::try_from(format!("/sltd.v1.Lookup/{m}")).unwrap()
+    };
+    let malformed: [(&str, Vec<u8>); 7] = [
+        // A string running past the end of the message.
+        ("Check", vec![0x0A, 0x05, b'a']),
+        // A document number that is not UTF-8.
+        ("Check", vec![0x12, 0x03, 0x0A, 0x01, 0xFF]),
+        // Field number 0.
+        ("Check", vec![0x00, 0x01]),
+        // Wire type 7.
+        ("Check", vec![0x0F]),
+        // `include_possible_matches` sent as a string.
+        ("Check", vec![0x22, 0x00]),
+        // A batch whose second query is cut short.
+        ("CheckBatch", vec![0x0A, 0x00, 0x0A, 0x04, 0x12]),
+        // An end-group key with no group.
+        ("CheckBatch", vec![0x0C]),
+    ];
+    for (method, bytes) in malformed {
+        grpc.ready().await.unwrap();
+        let err = grpc
+            .unary(
+                tonic::Request::new(bytes.clone()),
+                path_of(method),
+                RawCodec,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code(),
+            Code::InvalidArgument,
+            "{method} {bytes:?}: {err:?}"
+        );
+        assert!(
+            err.message().contains("is not a valid sltd.v1.Check"),
+            "{method} {bytes:?}: {}",
+            err.message()
+        );
+    }
+    // A stream item that does not decode ends the stream with the same code.
+    grpc.ready().await.unwrap();
+    let items = tokio_stream::iter(vec![
+        doc("s1", "L898902C3", "UTO", "P").encode_to_vec(),
+        vec![0x0A, 0x09],
+    ]);
+    let mut replies = grpc
+        .streaming(tonic::Request::new(items), path_of("CheckStream"), RawCodec)
+        .await
+        .unwrap()
+        .into_inner();
+    let first = pb::CheckResponse::decode(&replies.next().await.unwrap().unwrap()[..]).unwrap();
+    assert_eq!(
+        (first.request_id.as_str(), verdict(&first)),
+        ("s1", pb::Verdict::Hit)
+    );
+    let err = replies.next().await.unwrap().unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+
+    // The same connection still answers well-formed bytes.
+    grpc.ready().await.unwrap();
+    let reply = grpc
+        .unary(
+            tonic::Request::new(doc("r1", "L898902C3", "UTO", "P").encode_to_vec()),
+            path_of("Check"),
+            RawCodec,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let r = pb::CheckResponse::decode(&reply[..]).unwrap();
+    assert_eq!(
+        (r.request_id.as_str(), verdict(&r)),
+        ("r1", pb::Verdict::Hit)
+    );
+    assert!(r.dataset.is_some());
+}
