@@ -9,10 +9,13 @@
 //! and hands them here to be verified, `sltd-datadir` installs what passed,
 //! and `sltd-publisher` writes what these rules accept.
 //!
-//! Trust flows from a pinned root ([`metadata::Root`]) to a signed
-//! checkpoint ([`metadata::Checkpoint`]), and from the checkpoint's state
+//! Trust flows from a pinned root ([`metadata::Root`]) through the chain of
+//! later roots, each signed by the offline root keys of the one before
+//! ([`trust::RootChain`]), to a checkpoint signed by the newest root's
+//! online keys ([`metadata::Checkpoint`]), and from the checkpoint's state
 //! root to every delta ([`delta`]) and snapshot ([`snapshot`]) through the
-//! chain of state roots ([`state`]). [`trust`] has the rules that decide,
+//! chain of state roots ([`state`]); each delta and snapshot is signed by
+//! the online keys of the root version it names. [`trust`] has the rules that decide,
 //! against what a post already knows, whether to accept each.
 
 #![forbid(unsafe_code)]

@@ -20,7 +20,7 @@ pub const DELTA_TYPE: &str = "application/vnd.sltd.delta+json;v=2";
 
 /// Bound on a root file before any root is trusted to give a better one.
 pub const MAX_ROOT_BYTES: u64 = 1 << 20;
-/// Most root versions a client walks in one sync.
+/// Most root versions a client trusts after its pinned one.
 pub const MAX_ROOT_STEPS: u64 = 1024;
 
 /// Size bounds a root imposes on every file a client downloads.

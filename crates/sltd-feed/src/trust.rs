@@ -783,6 +783,49 @@ mod tests {
         assert!(accept(&chain, &honest.seal(&[&a]), post).is_err());
     }
 
+    /// Every chain of up to five roots whose rotations each keep the keys,
+    /// change the online key or change a root key: the chain answers
+    /// `at` and `retired_since` as a map from version to key sets does.
+    #[test]
+    fn chains_agree_with_a_model_of_their_key_sets() {
+        use std::collections::BTreeMap;
+        for pattern in 0..3u32.pow(4) {
+            let (mut online, mut spare) = (1u8, 110u8);
+            let [r1, r2] = root_keys();
+            let mut roots = vec![(r1.clone(), r2.clone())];
+            let mut model: BTreeMap<u64, (u8, String)> = BTreeMap::new();
+            model.insert(1, (online, r2.keyid().to_string()));
+            let pinned = sealed(&root("f", 1, &[&key(online)], 1));
+            let mut feed = Vec::new();
+            let mut p = pattern;
+            for version in 2..=5u64 {
+                let (a, b) = roots.last().cloned().unwrap();
+                let (na, nb) = match p % 3 {
+                    0 => (a.clone(), b.clone()),
+                    1 => {
+                        online += 1;
+                        (a.clone(), b.clone())
+                    }
+                    _ => {
+                        spare += 1;
+                        (a.clone(), key(spare))
+                    }
+                };
+                p /= 3;
+                feed.push(rotated(version, &key(online), [&na, &nb], &[&a, &b, &nb]));
+                model.insert(version, (online, nb.keyid().to_string()));
+                roots.push((na, nb));
+            }
+            let chain = build(&pinned, &[], &feed, &mut Vec::new()).unwrap();
+            let newest = model[&5].clone();
+            for v in 0..=6u64 {
+                assert_eq!(chain.at(v).map(|r| r.version), model.get(&v).map(|_| v));
+                let retired = model.get(&v).is_none_or(|keys| *keys != newest);
+                assert_eq!(chain.retired_since(v), retired, "pattern {pattern} v{v}");
+            }
+        }
+    }
+
     #[test]
     fn a_changed_pin_sets_the_knowledge_aside() {
         let a = key(1);
