@@ -61,7 +61,10 @@ impl fmt::Display for WireError {
             WireError::UnexpectedEndGroup => f.write_str("unexpected end group tag"),
             WireError::RecursionLimit => f.write_str("recursion limit reached"),
             WireError::InvalidUtf8 { field } => {
-                write!(f, "{field}: invalid string value: data is not UTF-8 encoded")
+                write!(
+                    f,
+                    "{field}: invalid string value: data is not UTF-8 encoded"
+                )
             }
         }
     }
@@ -396,20 +399,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn text() -> impl Strategy<Value = String> {
-        prop_oneof![
-            Just(String::new()),
-            "[A-Za-z0-9<\\- ]{1,12}",
-            "\\PC{0,8}",
-        ]
+        prop_oneof![Just(String::new()), "[A-Za-z0-9<\\- ]{1,12}", "\\PC{0,8}",]
     }
 
     fn document() -> impl Strategy<Value = pb::Document> {
-        (text(), text(), text()).prop_map(|(number, issuing_country, document_type)| {
-            pb::Document {
-                number,
-                issuing_country,
-                document_type,
-            }
+        (text(), text(), text()).prop_map(|(number, issuing_country, document_type)| pb::Document {
+            number,
+            issuing_country,
+            document_type,
         })
     }
 
@@ -475,17 +472,23 @@ mod tests {
             }
         }));
         let possible = proptest::collection::vec(
-            (proptest::option::of(record()), 0i32..3, any::<u32>(), text()).prop_map(
-                |(record, reason, position, explanation)| pb::PossibleMatch {
-                    record,
-                    reason,
-                    position,
-                    query_character: "O".into(),
-                    record_character: "0".into(),
-                    fixes_check_digit: position % 2 == 0,
-                    explanation,
-                },
-            ),
+            (
+                proptest::option::of(record()),
+                0i32..3,
+                any::<u32>(),
+                text(),
+            )
+                .prop_map(|(record, reason, position, explanation)| {
+                    pb::PossibleMatch {
+                        record,
+                        reason,
+                        position,
+                        query_character: "O".into(),
+                        record_character: "0".into(),
+                        fixes_check_digit: position % 2 == 0,
+                        explanation,
+                    }
+                }),
             0..3,
         );
         let note = proptest::option::of(text().prop_map(|given| pb::IssuingCountryNote {
@@ -527,7 +530,10 @@ mod tests {
             )
     }
 
-    fn parts_of<'a>(r: &'a pb::CheckResponse, dataset: &'a Option<Vec<u8>>) -> CheckResponseParts<'a> {
+    fn parts_of<'a>(
+        r: &'a pb::CheckResponse,
+        dataset: &'a Option<Vec<u8>>,
+    ) -> CheckResponseParts<'a> {
         CheckResponseParts {
             request_id: &r.request_id,
             verdict: r.verdict,
@@ -638,11 +644,19 @@ mod tests {
             vec![0x2B, 0x08, 0x01, 0x2C, 0x0A, 0x01, b'x'],
             vec![0x2C],
             vec![0x2B, 0x34],
-            std::iter::repeat_n(0x2B, 101).chain(std::iter::repeat_n(0x2C, 101)).collect(),
-            std::iter::repeat_n(0x2B, 99).chain(std::iter::repeat_n(0x2C, 99)).collect(),
+            std::iter::repeat_n(0x2B, 101)
+                .chain(std::iter::repeat_n(0x2C, 101))
+                .collect(),
+            std::iter::repeat_n(0x2B, 99)
+                .chain(std::iter::repeat_n(0x2C, 99))
+                .collect(),
             vec![0x12, 0x04, 0x2B, 0x2C, 0x0A, 0x00],
-            vec![0x20, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],
-            vec![0x20, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02],
+            vec![
+                0x20, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01,
+            ],
+            vec![
+                0x20, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x02,
+            ],
             vec![0x0A, 0x02, 0xC3, 0x28],
             vec![0x0F],
             vec![0x00],

@@ -21,13 +21,15 @@ use tokio_stream::StreamExt;
 use tonic::transport::CertificateDer;
 use tonic::{Request, Response};
 
-use crate::wire::{AnswerStream, BatchAnswer, BatchQuery, CheckAnswer, CheckQuery, DatasetBlock, RequestId};
-use crate::{Daemon, Loaded};
 use crate::audit::{
     AuditDataset, AuditEvent, AuditMatch, AuditPossibleMatch, AuditQuery, now_rfc3339,
 };
 use crate::dataset::Dataset;
 use crate::metrics::{Rpc, VerdictLabel};
+use crate::wire::{
+    AnswerStream, BatchAnswer, BatchQuery, CheckAnswer, CheckQuery, DatasetBlock, RequestId,
+};
+use crate::{Daemon, Loaded};
 
 /// Longest `request_id` accepted. It is echoed and audited, so it is
 /// bounded like everything else a client sends.

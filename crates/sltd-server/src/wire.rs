@@ -30,7 +30,10 @@ use crate::service::{LookupService, MAX_REQUEST_ID_LEN, ParsedQuery, parse_view}
 /// kept on the heap.
 #[derive(Clone)]
 pub(crate) enum RequestId {
-    Inline { len: u8, bytes: [u8; MAX_REQUEST_ID_LEN] },
+    Inline {
+        len: u8,
+        bytes: [u8; MAX_REQUEST_ID_LEN],
+    },
     Long(Box<str>),
 }
 
@@ -173,7 +176,12 @@ impl WireEncode for CheckAnswer {
 impl WireEncode for BatchAnswer {
     fn encoded_len(&self) -> usize {
         // Only a hint for the buffer's reservation.
-        self.results.iter().map(|r| r.encoded_len() + 3).sum::<usize>() + self.dataset.bytes.len() + 3
+        self.results
+            .iter()
+            .map(|r| r.encoded_len() + 3)
+            .sum::<usize>()
+            + self.dataset.bytes.len()
+            + 3
     }
     fn encode(&self, buf: &mut impl BufMut) {
         wire::encode_check_batch_response(
@@ -329,18 +337,21 @@ where
         let (dec, enc) = (Some(self.max_decoding), Some(self.max_encoding));
         match req.uri().path() {
             "/sltd.v1.Lookup/Check" => Box::pin(async move {
-                let mut grpc = tonic::server::Grpc::new(WireCodec::<CheckAnswer, CheckQuery>::default())
-                    .apply_max_message_size_config(dec, enc);
+                let mut grpc =
+                    tonic::server::Grpc::new(WireCodec::<CheckAnswer, CheckQuery>::default())
+                        .apply_max_message_size_config(dec, enc);
                 Ok(grpc.unary(CheckMethod(svc), req).await)
             }),
             "/sltd.v1.Lookup/CheckBatch" => Box::pin(async move {
-                let mut grpc = tonic::server::Grpc::new(WireCodec::<BatchAnswer, BatchQuery>::default())
-                    .apply_max_message_size_config(dec, enc);
+                let mut grpc =
+                    tonic::server::Grpc::new(WireCodec::<BatchAnswer, BatchQuery>::default())
+                        .apply_max_message_size_config(dec, enc);
                 Ok(grpc.unary(CheckBatchMethod(svc), req).await)
             }),
             "/sltd.v1.Lookup/CheckStream" => Box::pin(async move {
-                let mut grpc = tonic::server::Grpc::new(WireCodec::<CheckAnswer, CheckQuery>::default())
-                    .apply_max_message_size_config(dec, enc);
+                let mut grpc =
+                    tonic::server::Grpc::new(WireCodec::<CheckAnswer, CheckQuery>::default())
+                        .apply_max_message_size_config(dec, enc);
                 Ok(grpc.streaming(CheckStreamMethod(svc), req).await)
             }),
             "/sltd.v1.Lookup/GetStatus" => Box::pin(async move {

@@ -563,10 +563,18 @@ async fn malformed_messages_are_invalid_argument_and_the_daemon_goes_on() {
     for (method, bytes) in malformed {
         grpc.ready().await.unwrap();
         let err = grpc
-            .unary(tonic::Request::new(bytes.clone()), path_of(method), RawCodec)
+            .unary(
+                tonic::Request::new(bytes.clone()),
+                path_of(method),
+                RawCodec,
+            )
             .await
             .unwrap_err();
-        assert_eq!(err.code(), Code::InvalidArgument, "{method} {bytes:?}: {err:?}");
+        assert_eq!(
+            err.code(),
+            Code::InvalidArgument,
+            "{method} {bytes:?}: {err:?}"
+        );
         assert!(
             err.message().contains("is not a valid sltd.v1.Check"),
             "{method} {bytes:?}: {}",
@@ -585,7 +593,10 @@ async fn malformed_messages_are_invalid_argument_and_the_daemon_goes_on() {
         .unwrap()
         .into_inner();
     let first = pb::CheckResponse::decode(&replies.next().await.unwrap().unwrap()[..]).unwrap();
-    assert_eq!((first.request_id.as_str(), verdict(&first)), ("s1", pb::Verdict::Hit));
+    assert_eq!(
+        (first.request_id.as_str(), verdict(&first)),
+        ("s1", pb::Verdict::Hit)
+    );
     let err = replies.next().await.unwrap().unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
 
@@ -601,6 +612,9 @@ async fn malformed_messages_are_invalid_argument_and_the_daemon_goes_on() {
         .unwrap()
         .into_inner();
     let r = pb::CheckResponse::decode(&reply[..]).unwrap();
-    assert_eq!((r.request_id.as_str(), verdict(&r)), ("r1", pb::Verdict::Hit));
+    assert_eq!(
+        (r.request_id.as_str(), verdict(&r)),
+        ("r1", pb::Verdict::Hit)
+    );
     assert!(r.dataset.is_some());
 }
