@@ -15,7 +15,8 @@
 # directory of sltd and sltdd; target/release),
 # WIRE_ROUNDS (2), WIRE_SLTDD_ARGS (extra sltdd flags), WIRE_SKIP_BUILD=1,
 # WIRE_SKIP_REDIS=1 (sltdd cases only), WIRE_CASES (which sltdd cases:
-# unary,unary-hit,batch,stream). Ports 127.0.0.1:27379 (Redis), 27051 and
+# unary,unary-hit,batch,stream,open), WIRE_OPEN_RATE (the open-loop case's
+# checks/s with `sltd loadgen`, 10000). Ports 127.0.0.1:27379 (Redis), 27051 and
 # 27851 (sltdd) must be free. Timed runs take /tmp/sltd-bench.lock, the lock
 # of the other benchmark scripts, so runs on a shared machine never overlap.
 #
@@ -41,7 +42,8 @@ DATA=${WIRE_DATA:-$ROOT/bench-data/wire}
 UNARY_N=${WIRE_UNARY_REQUESTS:-400000}
 BATCH_N=${WIRE_BATCH_REQUESTS:-30000}
 ROUNDS=${WIRE_ROUNDS:-2}
-CASES=${WIRE_CASES:-unary,unary-hit,batch,stream}
+CASES=${WIRE_CASES:-unary,unary-hit,batch,stream,open}
+OPEN_RATE=${WIRE_OPEN_RATE:-10000}
 LOCK=/tmp/sltd-bench.lock
 REDIS_PORT=27379 SLTDD_PORT=27051 ADMIN_PORT=27851
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -281,11 +283,43 @@ PY
     show_last
 }
 
+# The open-loop case: `sltd loadgen` at a fixed rate of unary checks (1%
+# hits, every verdict checked by the load generator), latency from each
+# request's intended send time.
+open_case() { # round
+    "$SLTD" loadgen --server "http://127.0.0.1:$SLTDD_PORT" --keys "$CSV" --hit-ratio 0.01 --seed 42 \
+        --rate "$OPEN_RATE" --duration 20 --warmup 1 --server-pid "$SLTDD_PID" --json > "$WORK/open.json" || FAIL=1
+    python3 - "$WORK/open.json" "$1" "$OPEN_RATE" >> "$RESULTS" <<'PY' || FAIL=1
+import json, sys
+r = json.load(open(sys.argv[1]))
+problems = [f"{r['errors']} errors"] if r["errors"] else []
+if r["mismatches"]:
+    problems.append(f"{r['mismatches']} wrong verdicts")
+print(json.dumps({
+    "server": "sltdd", "case": "open", "rpc": f"Check at {sys.argv[3]}/s (sltd loadgen)", "connections": 4,
+    "round": int(sys.argv[2]), "requests": r["keys"] if "keys" in r else None, "keys": None,
+    "requests_per_s": r["throughput_rps"], "keys_per_s": r["keys_per_s"],
+    "server_cpu_us_per_key": r.get("server_cpu_us_per_key") or 0.0,
+    "p50_us": r["p50_us"], "p99_us": r["p99_us"], "p999_us": r["p999_us"], "errors": r["errors"],
+    "checked": not problems, "problems": problems,
+}))
+if problems:
+    print("wire.sh: open loop: " + "; ".join(problems), file=sys.stderr)
+    sys.exit(1)
+PY
+    tail -1 "$RESULTS" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print("   sltdd  open loop %d/s: p50 %s us, p99 %s us, p99.9 %s us, %d errors, %.3f us CPU/key" % (
+      r["requests_per_s"], r["p50_us"], r["p99_us"], r["p999_us"], r["errors"], r["server_cpu_us_per_key"]), file=sys.stderr)'
+}
+
 # One reply of each body, fetched with curl and decoded field by field: the
 # verdicts must be the ones the body asks for.
 check_replies() {
     local name rpc
     for name in ${CASES//,/ }; do
+        [ "$name" = open ] && continue
         rpc=$(python3 -c "import json;print(json.load(open('$WORK/bodies.json'))['$name']['rpc'])")
         curl -sf --http2-prior-knowledge -H 'content-type: application/grpc' -H 'te: trailers' \
             --data-binary "@$WORK/$name.bin" -o "$WORK/$name.reply" \
@@ -343,6 +377,7 @@ for ((round = 0; round < ROUNDS; round++)); do
             batch) h2_case batch 4 "$BATCH_N" "$round"
                    [ "${WIRE_SKIP_REDIS:-0}" = 1 ] || redis_case mget 4 "$BATCH_N" "$round" 300 ;;
             stream) h2_case stream 4 "$BATCH_N" "$round" ;;
+            open) open_case "$round" ;;
         esac
     done
     flock -u 9
@@ -363,6 +398,8 @@ print()
 print("| server | case | connections | requests/s | keys/s | server CPU per key | rounds (CPU per key) |")
 print("|---|---|---|---|---|---|---|")
 for (srv, case), r in best.items():
+    if case == "open":
+        continue
     alls = ", ".join(f"{x['server_cpu_us_per_key']:.3f}" for x in rows if (x["server"], x["case"]) == (srv, case))
     print(f"| {srv} | {case} ({r['rpc']}) | {r['connections']} | {r['requests_per_s']:,.0f} | {r['keys_per_s']:,.0f} | "
           f"{r['server_cpu_us_per_key']:.3f} us | {alls} |")
@@ -375,6 +412,11 @@ print()
 ratio(("sltdd", "unary"), ("Redis", "get"), "floors: CPU <= 2x, throughput >= 0.6x")
 ratio(("sltdd", "batch"), ("Redis", "mget"), "floors: CPU <= 1.5x, keys/s >= 1.0x")
 ratio(("sltdd", "stream"), ("Redis", "mget"), "floor: keys/s >= 0.7x")
+for r in rows:
+    if r["case"] == "open":
+        print(f"- open loop, round {r['round'] + 1}: {r['rpc']}: p50 {r['p50_us']} us, p99 {r['p99_us']} us, "
+              f"p99.9 {r['p999_us']} us, {r['errors']} errors, {r['server_cpu_us_per_key']:.2f} us CPU per check "
+              "(floors: p99 <= 500 us, p99.9 <= 2000 us, 0 errors)")
 PY
 cp "$RESULTS" "$DATA/wire-results.jsonl"
 [ "$FAIL" = 0 ] || die "some answers did not check out (see above)"

@@ -17,7 +17,8 @@ mod sltd_fuzz_support {
             (a, b) => panic!("wire decoder {a:?}, prost {b:?}"),
         }
         let mut queries = Vec::new();
-        let ours = decode_check_batch_request(data, |v| queries.push(v.to_message())).map(|()| queries);
+        let ours =
+            decode_check_batch_request(data, |v| queries.push(v.to_message())).map(|()| queries);
         match (ours, pb::CheckBatchRequest::decode(data)) {
             (Ok(a), Ok(b)) => assert_eq!(a, b.queries),
             (Err(_), Err(_)) => {}
