@@ -11,12 +11,14 @@ use std::path::Path;
 use sltd_model::Record;
 
 use crate::IndexError;
+use crate::confusable::ConfusableFilter;
 use crate::format::{
-    BUCKET_LEN, BucketHead, DEFAULT_SEED, Entry, FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR,
-    HEADER_LEN, Header, IndexKind, LINE, MAX_BASE, MAX_PROBE_LIMIT, MAX_REL_OFFSET, RawEntry,
-    SLOTS, encode_bucket, encode_entry, fingerprint, hash_number, home_bucket,
+    BUCKET_LEN, BucketHead, CHUNK_SUM_LEN, DEFAULT_CHUNK_SHIFT, DEFAULT_SEED, Entry,
+    FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR, HEADER_LEN, Header, IndexKind, LINE, MAX_BASE,
+    MAX_PROBE_LIMIT, MAX_REL_OFFSET, MAX_STATE_CODES, RawEntry, SLOTS, STATE_CODE_LEN,
+    TOMBSTONE_CODE, encode_bucket, encode_entry, fingerprint, hash_number, home_bucket, u64_at,
 };
-use crate::reader::content_id;
+use crate::reader::{chunk_sums, content_id};
 
 /// Target average number of keys per home bucket. With 16 slots a bucket,
 /// about 1% of buckets overflow into the next one at this load.
@@ -90,6 +92,21 @@ pub struct IndexBuilder {
     opts: BuildOptions,
     arena: Vec<u8>,
     pending: Vec<Pending>,
+    /// 0: every core.
+    threads: usize,
+}
+
+/// Below this many entries a build sorts on one thread.
+const PARALLEL_SORT_MIN: usize = 1 << 16;
+
+/// The table and records sections of a build, and what laying them out
+/// found.
+struct Layout {
+    table: Vec<u8>,
+    records: Vec<u8>,
+    bucket_count: u64,
+    max_probe: u64,
+    spilling: u64,
 }
 
 // Not derived: the arena can hold gigabytes.
@@ -109,7 +126,15 @@ impl IndexBuilder {
             opts,
             arena: Vec::new(),
             pending: Vec::new(),
+            threads: 0,
         }
+    }
+
+    /// Builds on at most `threads` threads (0, the default: every core).
+    /// The output bytes do not depend on it.
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
     }
 
     /// Reserves room for `n` more entries.
@@ -162,19 +187,7 @@ impl IndexBuilder {
     pub fn finish(mut self) -> Result<BuiltIndex, IndexError> {
         let input = self.pending.len() as u64;
         let mut pending = std::mem::take(&mut self.pending);
-        // Sort by hash, then key, then precedence (greatest first): equal keys
-        // end up adjacent with the entry to keep first, and the order depends
-        // only on the set of entries.
-        pending.sort_unstable_by(|a, b| {
-            a.hash.cmp(&b.hash).then_with(|| {
-                let (ea, eb) = (self.decode(a), self.decode(b));
-                ea.key()
-                    .number
-                    .cmp(&eb.key().number)
-                    .then(ea.key().state.cmp(&eb.key().state))
-                    .then_with(|| entry_precedence(&eb, &ea))
-            })
-        });
+        self.sort(&mut pending);
         // `dedup_by` keeps the first of each run of equal keys.
         pending.dedup_by(|later, first| {
             later.hash == first.hash && self.decode(later).key() == self.decode(first).key()
@@ -188,7 +201,152 @@ impl IndexBuilder {
                 reason: format!("{n} records is more than one index can hold"),
             });
         }
+        // The summaries read the same entries as the layout and write
+        // nothing it reads: on a second core, they cost no wall time.
+        let (laid_out, summaries) = std::thread::scope(|s| {
+            let summaries = (self.thread_count() > 1)
+                .then(|| {
+                    std::thread::Builder::new()
+                        .spawn_scoped(s, || self.summaries(&kept))
+                        .ok()
+                })
+                .flatten();
+            let laid_out = self.lay_out(&kept, home_buckets);
+            let summaries = match summaries {
+                Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                None => self.summaries(&kept),
+            };
+            (laid_out, summaries)
+        });
+        let Layout {
+            table,
+            records,
+            bucket_count: bucket,
+            max_probe,
+            spilling,
+        } = laid_out?;
+        let (states, filter) = summaries?;
+        let filter_records = filter.numbers();
+        drop(kept);
+        drop(self.arena);
+        let state_count = (states.len() / STATE_CODE_LEN) as u32;
+        let filter_bytes = filter.as_bytes();
+        let filter_len = filter_bytes.len() as u64;
+        let table_len = table.len();
+        let records_len = records.len();
+        let sections_len = table_len + records_len + states.len() + filter_bytes.len();
+        let chunk_count = sections_len.div_ceil(1 << DEFAULT_CHUNK_SHIFT);
+        let mut bytes = Vec::with_capacity(HEADER_LEN + sections_len + chunk_count * CHUNK_SUM_LEN);
+        bytes.resize(HEADER_LEN, 0);
+        bytes.extend_from_slice(&table);
+        drop(table);
+        bytes.extend_from_slice(&records);
+        drop(records);
+        bytes.extend_from_slice(&states);
+        bytes.extend_from_slice(filter_bytes);
+        drop(filter);
+        let table = &bytes[HEADER_LEN..HEADER_LEN + table_len];
+        let records = &bytes[HEADER_LEN + table_len..HEADER_LEN + table_len + records_len];
+        let table_checksum = xxhash_rust::xxh3::xxh3_64(table);
+        let records_checksum = xxhash_rust::xxh3::xxh3_64(records);
+        let content_id = content_id(table, records);
+        let sums = chunk_sums(&bytes[HEADER_LEN..], DEFAULT_CHUNK_SHIFT);
+        let sums_checksum = xxhash_rust::xxh3::xxh3_64(&sums);
+        bytes.extend_from_slice(&sums);
+        let mut header = Header {
+            version_major: FORMAT_VERSION_MAJOR,
+            version_minor: FORMAT_VERSION_MINOR,
+            kind: self.opts.kind,
+            record_count: n as u64,
+            bucket_count: bucket,
+            home_bucket_count: home_buckets,
+            table_offset: HEADER_LEN as u64,
+            table_len: table_len as u64,
+            records_offset: (HEADER_LEN + table_len) as u64,
+            records_len: records_len as u64,
+            hash_seed: DEFAULT_SEED,
+            max_probe: max_probe as u32,
+            duplicates_dropped: duplicates,
+            created_at: self.opts.created_at,
+            feed_sequence: self.opts.feed_sequence,
+            state_root: self.opts.state_root,
+            content_id,
+            table_checksum,
+            records_checksum,
+            state_count,
+            filter_len,
+            filter_records,
+            chunk_shift: DEFAULT_CHUNK_SHIFT,
+            sums_checksum,
+            header_checksum: 0,
+        };
+        let encoded = header.encode();
+        header.header_checksum = u64_at(&encoded, HEADER_LEN - 8);
+        bytes[..HEADER_LEN].copy_from_slice(&encoded);
+        let stats = BuildStats {
+            input,
+            stored: n as u64,
+            duplicates,
+            spilling_buckets: spilling,
+            file_len: bytes.len() as u64,
+        };
+        Ok(BuiltIndex {
+            bytes,
+            header,
+            stats,
+        })
+    }
 
+    /// Sorts by hash, then key, then precedence (greatest first): equal
+    /// keys end up adjacent with the entry to keep first, and the order
+    /// depends only on the set of entries. On two or more threads the
+    /// entries are first split by the top bit of their hash, which is the
+    /// first sort key, so the halves sort alone and the result is the same.
+    fn sort(&self, pending: &mut [Pending]) {
+        let cmp = |a: &Pending, b: &Pending| {
+            a.hash.cmp(&b.hash).then_with(|| {
+                let (ea, eb) = (self.decode(a), self.decode(b));
+                ea.key()
+                    .number
+                    .cmp(&eb.key().number)
+                    .then(ea.key().state.cmp(&eb.key().state))
+                    .then_with(|| entry_precedence(&eb, &ea))
+            })
+        };
+        if self.thread_count() < 2 || pending.len() < PARALLEL_SORT_MIN {
+            pending.sort_unstable_by(cmp);
+            return;
+        }
+        // In-place partition: lower half of the hash space first.
+        let (mut lo, mut hi) = (0, pending.len());
+        while lo < hi {
+            if pending[lo].hash >> 63 == 0 {
+                lo += 1;
+            } else {
+                hi -= 1;
+                pending.swap(lo, hi);
+            }
+        }
+        let (low, high) = pending.split_at_mut(lo);
+        std::thread::scope(|s| {
+            s.spawn(|| high.sort_unstable_by(cmp));
+            low.sort_unstable_by(cmp);
+        });
+    }
+
+    /// Threads the build may use: as set by [`IndexBuilder::threads`], or
+    /// every core.
+    fn thread_count(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
+
+    /// The table and the records section, from the sorted entries: buckets
+    /// filled in order, spilling into the next (`docs/FORMAT.md`, *Spill*).
+    fn lay_out(&self, kept: &[Pending], home_buckets: u64) -> Result<Layout, IndexError> {
+        let n = kept.len();
         let mut table: Vec<u8> = Vec::with_capacity((home_buckets as usize + 8) * BUCKET_LEN);
         let mut packer = LinePacker::new(self.arena.len() + self.arena.len() / 16);
         let mut carry: Vec<(Pending, u64)> = Vec::new(); // (entry, home bucket)
@@ -221,50 +379,58 @@ impl IndexBuilder {
                 reason: format!("a spill chain of {max_probe} buckets is too long"),
             });
         }
-
-        let records = packer.records;
-        let table_checksum = xxhash_rust::xxh3::xxh3_64(&table);
-        let records_checksum = xxhash_rust::xxh3::xxh3_64(&records);
-        let header = Header {
-            version_major: FORMAT_VERSION_MAJOR,
-            version_minor: FORMAT_VERSION_MINOR,
-            kind: self.opts.kind,
-            record_count: n as u64,
+        Ok(Layout {
+            table,
+            records: packer.records,
             bucket_count: bucket,
-            home_bucket_count: home_buckets,
-            table_offset: HEADER_LEN as u64,
-            table_len: table.len() as u64,
-            records_offset: (HEADER_LEN + table.len()) as u64,
-            records_len: records.len() as u64,
-            hash_seed: DEFAULT_SEED,
-            max_probe: max_probe as u32,
-            duplicates_dropped: duplicates,
-            created_at: self.opts.created_at,
-            feed_sequence: self.opts.feed_sequence,
-            state_root: self.opts.state_root,
-            content_id: content_id(&table, &records),
-            table_checksum,
-            records_checksum,
-        };
-        drop(self.arena);
-        let mut bytes = Vec::with_capacity(HEADER_LEN + table.len() + records.len());
-        bytes.extend_from_slice(&header.encode());
-        bytes.extend_from_slice(&table);
-        drop(table);
-        bytes.extend_from_slice(&records);
-        drop(records);
-        let stats = BuildStats {
-            input,
-            stored: n as u64,
-            duplicates,
-            spilling_buckets: spilling,
-            file_len: bytes.len() as u64,
-        };
-        Ok(BuiltIndex {
-            bytes,
-            header,
-            stats,
+            max_probe,
+            spilling,
         })
+    }
+
+    /// What the states and filter sections hold for the stored entries:
+    /// every issuing state a record carries (ascending packed codes, two
+    /// bytes each), and the confusable filter of the records' numbers.
+    /// Deletions count in neither.
+    fn summaries(&self, kept: &[Pending]) -> Result<(Vec<u8>, ConfusableFilter), IndexError> {
+        // One bit per packed state code (15 bits).
+        let mut seen = vec![0u64; MAX_STATE_CODES as usize / 64];
+        let records = kept
+            .iter()
+            .filter(|p| self.raw(p).status != TOMBSTONE_CODE)
+            .count();
+        let mut filter =
+            ConfusableFilter::with_capacity(records as u64).map_err(|e| IndexError::Build {
+                reason: format!("cannot allocate the confusable filter: {e}"),
+            })?;
+        // In chunks small enough to stay in cache, each inserted in line
+        // order.
+        const CHUNK: usize = 1 << 16;
+        let mut numbers = Vec::with_capacity(CHUNK);
+        for p in kept {
+            let raw = self.raw(p);
+            if raw.status == TOMBSTONE_CODE {
+                continue;
+            }
+            let code = usize::from(raw.state);
+            seen[code / 64] |= 1 << (code % 64);
+            numbers.push(raw.number().expect("builder arena holds valid entries"));
+            if numbers.len() == CHUNK {
+                filter.insert_many(&numbers);
+                numbers.clear();
+            }
+        }
+        filter.insert_many(&numbers);
+        let mut states = Vec::new();
+        for (w, &word) in seen.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                let code = (w * 64 + bits.trailing_zeros() as usize) as u16;
+                bits &= bits - 1;
+                states.extend_from_slice(&code.to_le_bytes());
+            }
+        }
+        Ok((states, filter))
     }
 
     /// Places one bucket's entries in the records section; see
