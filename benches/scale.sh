@@ -151,7 +151,7 @@ if [ "$records" -le "$feed_max" ]; then
   step first-sync "$bin/sltd-sync" --feed "$feed" --data-dir "$work/sync-data" --trust "$work/trust.json" --json run
   # 10k changes: the export with 10k more rows.
   cp "$csv" "$work/changed.csv"
-  for i in $(seq 1 10000); do printf 'UTO,P,QQZ%09d,stolen,2026-11-01,SCALE-%d,\n' "$i" "$i"; done >> "$work/changed.csv"
+  for i in $(seq 1 10000); do printf 'UTO,P,QQZ%09d,stolen,2026-11-01,SCALE-%d\n' "$i" "$i"; done >> "$work/changed.csv"
   step publish-10k "$bin/sltd" feed publish --dir "$feed" --key "$work/feed.key" --input "$work/changed.csv"
   step delta-sync "$bin/sltd-sync" --feed "$feed" --data-dir "$work/sync-data" --trust "$work/trust.json" --json run
   rm -f "$work/changed.csv"

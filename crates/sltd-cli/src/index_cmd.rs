@@ -182,7 +182,10 @@ fn build(args: BuildArgs) -> anyhow::Result<u8> {
             batch.push(row);
             if (batch.len() == PARSE_BATCH || fatal)
                 && rows
-                    .send(std::mem::replace(&mut batch, Vec::with_capacity(PARSE_BATCH)))
+                    .send(std::mem::replace(
+                        &mut batch,
+                        Vec::with_capacity(PARSE_BATCH),
+                    ))
                     .is_err()
             {
                 break;

@@ -1,14 +1,20 @@
 //! Building an index file from records.
 //!
 //! Memory: the builder keeps every entry encoded (about 25 bytes for a
-//! typical record) plus a 16-byte sort entry, then lays out the file in one
-//! buffer (about 34 bytes a record). Peak is therefore about 75 bytes a
-//! record: 7.5 GB for 100 million records.
+//! typical record) plus a 16-byte sort entry, then lays out the table and
+//! records (about 34 bytes a record) and the confusable filter (1.5 bytes a
+//! record) before copying them into the file's buffer. Peak is therefore
+//! about 75 bytes a record: 7.5 GB for 100 million records.
+//!
+//! Threads: the sort runs on two (split by the hash's top bit, its first
+//! key), and the confusable filter is filled on a second thread from the
+//! numbers the layout hands it as it places each entry (so the arena, read
+//! in hash order, is read once). The bytes do not depend on it.
 
 use std::io::Write;
 use std::path::Path;
 
-use sltd_model::Record;
+use sltd_model::{DocumentNumber, Record};
 
 use crate::IndexError;
 use crate::confusable::ConfusableFilter;
@@ -16,7 +22,8 @@ use crate::format::{
     BUCKET_LEN, BucketHead, CHUNK_SUM_LEN, DEFAULT_CHUNK_SHIFT, DEFAULT_SEED, Entry,
     FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR, HEADER_LEN, Header, IndexKind, LINE, MAX_BASE,
     MAX_PROBE_LIMIT, MAX_REL_OFFSET, MAX_STATE_CODES, RawEntry, SLOTS, STATE_CODE_LEN,
-    TOMBSTONE_CODE, encode_bucket, encode_entry, fingerprint, hash_number, home_bucket, u64_at,
+    TOMBSTONE_CODE, encode_bucket, encode_entry, fingerprint, hash_number, home_bucket,
+    states_section, u64_at,
 };
 use crate::reader::{chunk_sums, content_id};
 
@@ -78,8 +85,23 @@ impl BuiltIndex {
 #[derive(Clone, Copy, Debug)]
 struct Pending {
     hash: u64,
-    /// Offset of the encoded entry in the arena.
+    /// Offset of the encoded entry in the arena, with
+    /// [`DELETION_FLAG`] set for a deletion.
     at: u64,
+}
+
+/// Marks a deletion in [`Pending::at`] (arena offsets stay far below it),
+/// so entries can be counted by kind without reading the arena.
+const DELETION_FLAG: u64 = 1 << 63;
+
+impl Pending {
+    fn offset(&self) -> usize {
+        (self.at & !DELETION_FLAG) as usize
+    }
+
+    fn is_deletion(&self) -> bool {
+        self.at & DELETION_FLAG != 0
+    }
 }
 
 /// Collects entries and lays them out as an index file.
@@ -98,6 +120,17 @@ pub struct IndexBuilder {
 
 /// Below this many entries a build sorts on one thread.
 const PARALLEL_SORT_MIN: usize = 1 << 16;
+/// Numbers handed to the filter at a time: small enough to stay in cache,
+/// each batch inserted in line order.
+const FILTER_BATCH: usize = 1 << 16;
+/// Batches queued for the filter thread.
+const FILTER_BATCHES_IN_FLIGHT: usize = 4;
+
+fn new_filter(records: u64) -> Result<ConfusableFilter, IndexError> {
+    ConfusableFilter::with_capacity(records).map_err(|e| IndexError::Build {
+        reason: format!("cannot allocate the confusable filter: {e}"),
+    })
+}
 
 /// The table and records sections of a build, and what laying them out
 /// found.
@@ -168,13 +201,21 @@ impl IndexBuilder {
         let hash = hash_number(&entry.key().number, DEFAULT_SEED);
         let at = self.arena.len() as u64;
         encode_entry(&entry, &mut self.arena);
-        self.pending.push(Pending { hash, at });
+        let flag = if matches!(entry, Entry::Deleted(_)) {
+            DELETION_FLAG
+        } else {
+            0
+        };
+        self.pending.push(Pending {
+            hash,
+            at: at | flag,
+        });
         Ok(())
     }
 
     fn raw(&self, p: &Pending) -> RawEntry<'_> {
         // Every pending entry was encoded by `encode_entry`, so it parses.
-        RawEntry::parse(&self.arena[p.at as usize..]).expect("builder arena holds valid entries")
+        RawEntry::parse(&self.arena[p.offset()..]).expect("builder arena holds valid entries")
     }
 
     fn decode(&self, p: &Pending) -> Entry {
@@ -201,22 +242,61 @@ impl IndexBuilder {
                 reason: format!("{n} records is more than one index can hold"),
             });
         }
-        // The summaries read the same entries as the layout and write
-        // nothing it reads: on a second core, they cost no wall time.
-        let (laid_out, summaries) = std::thread::scope(|s| {
-            let summaries = (self.thread_count() > 1)
-                .then(|| {
-                    std::thread::Builder::new()
-                        .spawn_scoped(s, || self.summaries(&kept))
-                        .ok()
+        // The layout reads every entry once, in table order; it hands each
+        // record's state and number on, and the filter is filled on a
+        // second thread meanwhile.
+        let records = kept.iter().filter(|p| !p.is_deletion()).count() as u64;
+        let mut seen_states = vec![0u64; MAX_STATE_CODES as usize / 64];
+        let (laid_out, filter) = std::thread::scope(|s| {
+            let threaded = self.thread_count() > 1;
+            let (numbers_tx, numbers_rx) =
+                std::sync::mpsc::sync_channel::<Vec<DocumentNumber>>(FILTER_BATCHES_IN_FLIGHT);
+            let filler = threaded.then(|| {
+                s.spawn(move || {
+                    let mut filter = new_filter(records)?;
+                    for batch in numbers_rx {
+                        filter.insert_many(&batch);
+                    }
+                    Ok::<_, IndexError>(filter)
                 })
-                .flatten();
-            let laid_out = self.lay_out(&kept, home_buckets);
-            let summaries = match summaries {
-                Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-                None => self.summaries(&kept),
+            });
+            let mut inline = if threaded {
+                None
+            } else {
+                Some(new_filter(records))
             };
-            (laid_out, summaries)
+            let mut batch = Vec::with_capacity(FILTER_BATCH);
+            let mut flush = |batch: &mut Vec<DocumentNumber>| match &mut inline {
+                Some(Ok(filter)) => {
+                    filter.insert_many(batch);
+                    batch.clear();
+                }
+                Some(Err(_)) => batch.clear(),
+                // A failed filter thread has dropped its end: its error
+                // is reported below.
+                None => {
+                    let _ =
+                        numbers_tx.send(std::mem::replace(batch, Vec::with_capacity(FILTER_BATCH)));
+                }
+            };
+            let laid_out = self.lay_out(&kept, home_buckets, &mut |raw| {
+                if raw.status == TOMBSTONE_CODE {
+                    return;
+                }
+                let code = usize::from(raw.state);
+                seen_states[code / 64] |= 1 << (code % 64);
+                batch.push(raw.number().expect("builder arena holds valid entries"));
+                if batch.len() == FILTER_BATCH {
+                    flush(&mut batch);
+                }
+            });
+            flush(&mut batch);
+            drop(numbers_tx);
+            let filter = match filler {
+                Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                None => inline.unwrap_or_else(|| new_filter(records)),
+            };
+            (laid_out, filter)
         });
         let Layout {
             table,
@@ -225,7 +305,8 @@ impl IndexBuilder {
             max_probe,
             spilling,
         } = laid_out?;
-        let (states, filter) = summaries?;
+        let filter = filter?;
+        let states = states_section(&seen_states);
         let filter_records = filter.numbers();
         drop(kept);
         drop(self.arena);
@@ -345,7 +426,13 @@ impl IndexBuilder {
 
     /// The table and the records section, from the sorted entries: buckets
     /// filled in order, spilling into the next (`docs/FORMAT.md`, *Spill*).
-    fn lay_out(&self, kept: &[Pending], home_buckets: u64) -> Result<Layout, IndexError> {
+    /// `on_entry` sees every entry as it is placed.
+    fn lay_out(
+        &self,
+        kept: &[Pending],
+        home_buckets: u64,
+        on_entry: &mut impl FnMut(&RawEntry<'_>),
+    ) -> Result<Layout, IndexError> {
         let n = kept.len();
         let mut table: Vec<u8> = Vec::with_capacity((home_buckets as usize + 8) * BUCKET_LEN);
         let mut packer = LinePacker::new(self.arena.len() + self.arena.len() / 16);
@@ -370,7 +457,7 @@ impl IndexBuilder {
             for (_, home) in &in_bucket {
                 max_probe = max_probe.max(bucket - home + 1);
             }
-            let (head, fps, offsets) = self.place(&in_bucket, spill, &mut packer)?;
+            let (head, fps, offsets) = self.place(&in_bucket, spill, &mut packer, on_entry)?;
             table.extend_from_slice(&encode_bucket(head, &fps, &offsets));
             bucket += 1;
         }
@@ -388,51 +475,6 @@ impl IndexBuilder {
         })
     }
 
-    /// What the states and filter sections hold for the stored entries:
-    /// every issuing state a record carries (ascending packed codes, two
-    /// bytes each), and the confusable filter of the records' numbers.
-    /// Deletions count in neither.
-    fn summaries(&self, kept: &[Pending]) -> Result<(Vec<u8>, ConfusableFilter), IndexError> {
-        // One bit per packed state code (15 bits).
-        let mut seen = vec![0u64; MAX_STATE_CODES as usize / 64];
-        let records = kept
-            .iter()
-            .filter(|p| self.raw(p).status != TOMBSTONE_CODE)
-            .count();
-        let mut filter =
-            ConfusableFilter::with_capacity(records as u64).map_err(|e| IndexError::Build {
-                reason: format!("cannot allocate the confusable filter: {e}"),
-            })?;
-        // In chunks small enough to stay in cache, each inserted in line
-        // order.
-        const CHUNK: usize = 1 << 16;
-        let mut numbers = Vec::with_capacity(CHUNK);
-        for p in kept {
-            let raw = self.raw(p);
-            if raw.status == TOMBSTONE_CODE {
-                continue;
-            }
-            let code = usize::from(raw.state);
-            seen[code / 64] |= 1 << (code % 64);
-            numbers.push(raw.number().expect("builder arena holds valid entries"));
-            if numbers.len() == CHUNK {
-                filter.insert_many(&numbers);
-                numbers.clear();
-            }
-        }
-        filter.insert_many(&numbers);
-        let mut states = Vec::new();
-        for (w, &word) in seen.iter().enumerate() {
-            let mut bits = word;
-            while bits != 0 {
-                let code = (w * 64 + bits.trailing_zeros() as usize) as u16;
-                bits &= bits - 1;
-                states.extend_from_slice(&code.to_le_bytes());
-            }
-        }
-        Ok((states, filter))
-    }
-
     /// Places one bucket's entries in the records section; see
     /// [`LinePacker`].
     fn place(
@@ -440,8 +482,16 @@ impl IndexBuilder {
         entries: &[(Pending, u64)],
         spill: bool,
         packer: &mut LinePacker,
+        on_entry: &mut impl FnMut(&RawEntry<'_>),
     ) -> Result<(BucketHead, Vec<u16>, Vec<usize>), IndexError> {
-        let raws: Vec<&[u8]> = entries.iter().map(|(p, _)| self.raw(p).bytes).collect();
+        let raws: Vec<&[u8]> = entries
+            .iter()
+            .map(|(p, _)| {
+                let raw = self.raw(p);
+                on_entry(&raw);
+                raw.bytes
+            })
+            .collect();
         // Largest first packs lines tighter; ties keep slot order.
         let mut order: Vec<usize> = (0..raws.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(raws[i].len()));

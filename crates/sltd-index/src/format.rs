@@ -385,6 +385,21 @@ pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
+/// The states section for a set of packed state codes, given as a bit set
+/// (one bit per 15-bit code): ascending codes, two bytes each.
+pub(crate) fn states_section(seen: &[u64]) -> Vec<u8> {
+    let mut states = Vec::new();
+    for (w, &word) in seen.iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            let code = (w * 64 + bits.trailing_zeros() as usize) as u16;
+            bits &= bits - 1;
+            states.extend_from_slice(&code.to_le_bytes());
+        }
+    }
+    states
+}
+
 // ---------------------------------------------------------------------------
 // Hashing: which bucket a number lives in, and its fingerprint.
 

@@ -10,7 +10,7 @@ use crate::{ConfusableFilter, IndexError};
 use crate::format::{
     BUCKET_LEN, BucketHead, Entry, HEADER_LEN, Header, IndexKind, LINE, MAX_STATE_CODES,
     PackedNumber, RawEntry, SLOTS, STATE_CODE_LEN, TOMBSTONE_CODE, fingerprint, hash_number,
-    home_bucket, slot_fingerprint, slot_offset, u64_at, unpack_state,
+    home_bucket, slot_fingerprint, slot_offset, states_section, u64_at, unpack_state,
 };
 
 /// An opened index over bytes the caller owns (a `Vec<u8>`, a memory map...).
@@ -256,16 +256,7 @@ impl<B: AsRef<[u8]>> Index<B> {
                 records += 1;
             }
         })?;
-        let mut expected = Vec::new();
-        for (w, &word) in seen.iter().enumerate() {
-            let mut bits = word;
-            while bits != 0 {
-                let code = (w * 64 + bits.trailing_zeros() as usize) as u16;
-                bits &= bits - 1;
-                expected.extend_from_slice(&code.to_le_bytes());
-            }
-        }
-        if self.states() != expected {
+        if self.states() != states_section(&seen) {
             return Err(IndexError::Corrupt {
                 what: "states section does not match the records",
                 offset: h.states_offset(),
