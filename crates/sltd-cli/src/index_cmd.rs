@@ -125,11 +125,15 @@ pub(crate) fn run(cmd: IndexCommand) -> anyhow::Result<u8> {
 
 /// How many bad rows are printed before the rest are only counted.
 const MAX_REPORTED_ROWS: u64 = 50;
+/// Rows parsed per batch handed to the building thread.
+const PARSE_BATCH: usize = 8192;
+/// Batches parsed ahead of the building thread.
+const PARSED_BATCHES_IN_FLIGHT: usize = 16;
 
 fn build(args: BuildArgs) -> anyhow::Result<u8> {
     let started = Instant::now();
-    let (input, len): (Box<dyn io::Read>, Option<u64>) = if args.input.as_os_str() == "-" {
-        (Box::new(io::stdin().lock()), None)
+    let (input, len): (Box<dyn io::Read + Send>, Option<u64>) = if args.input.as_os_str() == "-" {
+        (Box::new(io::stdin()), None)
     } else {
         let f = File::open(&args.input)
             .with_context(|| format!("cannot open {}", args.input.display()))?;
@@ -150,7 +154,7 @@ fn build(args: BuildArgs) -> anyhow::Result<u8> {
     } else {
         None
     };
-    let input: Box<dyn io::Read> = match &bar {
+    let input: Box<dyn io::Read + Send> = match &bar {
         Some(bar) => Box::new(bar.wrap_read(input)),
         None => input,
     };
@@ -164,9 +168,36 @@ fn build(args: BuildArgs) -> anyhow::Result<u8> {
         builder.reserve((len / 40) as usize);
     }
     let mut bad = 0u64;
-    let mut reader = sltd_export::ExportReader::new(BufReader::with_capacity(1 << 20, input))
+    let reader = sltd_export::ExportReader::new(BufReader::with_capacity(1 << 20, input))
         .with_context(|| format!("cannot read {}", args.input.display()))?;
-    for row in reader.by_ref() {
+    // Parsing on its own thread, in batches, while this one hashes and
+    // encodes: two cores on the two halves of the work. Rows keep their
+    // order, so errors are reported as one thread would.
+    let (rows, parsed) = std::sync::mpsc::sync_channel(PARSED_BATCHES_IN_FLIGHT);
+    let parser = std::thread::spawn(move || {
+        let mut reader = reader;
+        let mut batch = Vec::with_capacity(PARSE_BATCH);
+        for row in reader.by_ref() {
+            let fatal = matches!(&row, Err(e) if e.is_fatal());
+            batch.push(row);
+            if (batch.len() == PARSE_BATCH || fatal)
+                && rows
+                    .send(std::mem::replace(
+                        &mut batch,
+                        Vec::with_capacity(PARSE_BATCH),
+                    ))
+                    .is_err()
+            {
+                break;
+            }
+            if fatal {
+                break;
+            }
+        }
+        let _ = rows.send(batch);
+        reader
+    });
+    for row in parsed.iter().flatten() {
         match row {
             Ok(record) => builder.push(record),
             Err(err) if !err.is_fatal() => {
@@ -184,6 +215,9 @@ fn build(args: BuildArgs) -> anyhow::Result<u8> {
             }
         }
     }
+    let reader = parser
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p));
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -611,6 +645,8 @@ fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
             "file_bytes": file_len,
             "table_bytes": h.table_len,
             "records_bytes": h.records_len,
+            "states": h.state_count,
+            "filter_bytes": h.filter_len,
             "bytes_per_record": file_len as f64 / n,
             "bucket_count": h.bucket_count,
             "home_bucket_count": h.home_bucket_count,
@@ -633,8 +669,13 @@ fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
     println!("feed sequence   {}", h.feed_sequence);
     println!("state root      {}", h.state_root_hex());
     println!(
-        "size            {} bytes: header 256, table {}, records {}",
-        file_len, h.table_len, h.records_len
+        "size            {} bytes: header 256, table {}, records {}, states {}, filter {}, sums {}",
+        file_len,
+        h.table_len,
+        h.records_len,
+        2 * u64::from(h.state_count),
+        h.filter_len,
+        file_len - h.sums_offset()
     );
     println!(
         "bytes/record    {:.2} all-in (table {:.2}, records {:.2})",

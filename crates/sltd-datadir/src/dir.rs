@@ -79,6 +79,36 @@ struct GenerationJson {
     buckets: String,
     checkpoint: String,
     previous: Option<String>,
+    /// Index files that passed the full check when installed; absent in
+    /// generations installed before it was recorded (their files are then
+    /// fully checked when opened).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    verified: Vec<VerifiedJson>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+struct VerifiedJson {
+    file: String,
+    /// How: `structure`, every byte and every structure
+    /// (`sltd_index::Index::verify`). The only check recorded.
+    check: String,
+    /// The file's header checksum then, 16 hex digits: it covers every
+    /// other checksum of the file, so it names that exact content.
+    header_checksum: String,
+}
+
+/// The one check a generation records: [`sltd_index::Index::verify`].
+const STRUCTURE_CHECK: &str = "structure";
+
+/// An index file of a generation that passed the full check
+/// ([`sltd_index::Index::verify`]: every byte, every structure) when the
+/// generation was installed, with the header checksum it had then. A
+/// reader that finds the file's header checksum unchanged needs only its
+/// integrity checksums to know it holds the bytes that were checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedFile {
+    pub path: PathBuf,
+    pub header_checksum: u64,
 }
 
 /// One installed data set: a base index plus delta segments (oldest first)
@@ -106,9 +136,20 @@ pub struct Generation {
     pub checkpoint: PathBuf,
     /// The generation this one replaced.
     pub previous: Option<GenerationId>,
+    /// Its index files that passed the full check when it was installed.
+    pub verified: Vec<VerifiedFile>,
 }
 
 impl Generation {
+    /// The header checksum `path` had when the full check passed on it at
+    /// installation; `None` if it was not recorded.
+    pub fn verified_header_checksum(&self, path: &Path) -> Option<u64> {
+        self.verified
+            .iter()
+            .find(|v| v.path == path)
+            .map(|v| v.header_checksum)
+    }
+
     /// FRESH, STALE or EXPIRED at Unix time `now`: the feed's one rule.
     pub fn freshness(&self, now: i64, policy: &FreshnessPolicy) -> Freshness {
         policy.freshness(now, self.as_of, Some(self.expires_at))
@@ -256,6 +297,24 @@ fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, DataDirError> {
 /// fsync of the directory), with its error as ours.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), DataDirError> {
     sltd_index::write_atomically(path, bytes).map_err(DataDirError::index(path))
+}
+
+/// The full check of an index file about to be installed, or the record of
+/// it that `current` holds for the same file and header checksum.
+fn verify_for_install(
+    path: &Path,
+    current: Option<&Generation>,
+) -> Result<VerifiedFile, DataDirError> {
+    let index =
+        sltd_index::open_file(path, Default::default()).map_err(DataDirError::index(path))?;
+    let header_checksum = index.header().header_checksum;
+    if current.and_then(|c| c.verified_header_checksum(path)) != Some(header_checksum) {
+        index.verify().map_err(DataDirError::index(path))?;
+    }
+    Ok(VerifiedFile {
+        path: path.to_path_buf(),
+        header_checksum,
+    })
 }
 
 fn json_bytes(value: &impl Serialize) -> Vec<u8> {
@@ -459,6 +518,22 @@ impl DataDir {
             buckets: file(&j.buckets)?,
             checkpoint: file(&j.checkpoint)?,
             previous: j.previous.as_deref().and_then(GenerationId::parse),
+            verified: j
+                .verified
+                .iter()
+                .filter(|v| v.check == STRUCTURE_CHECK)
+                .map(|v| {
+                    Ok(VerifiedFile {
+                        path: file(&v.file)?,
+                        header_checksum: u64::from_str_radix(&v.header_checksum, 16)
+                            .ok()
+                            .filter(|_| v.header_checksum.len() == 16)
+                            .ok_or_else(|| {
+                                DataDirError::malformed(&path, "verified header checksum")
+                            })?,
+                    })
+                })
+                .collect::<Result<_, DataDirError>>()?,
         })
     }
 
@@ -536,8 +611,22 @@ impl DataDir {
     /// at it, both atomically; then removes generations older than the
     /// previous one and files nothing kept refers to. Call with the lock
     /// held.
+    ///
+    /// Every index file of `g` gets the full check
+    /// ([`sltd_index::Index::verify`]) here, once, unless the current
+    /// generation recorded it for the same file with the same header
+    /// checksum; the generation records each, so that a daemon opening it
+    /// needs only the file's integrity checksums. A file that fails is not
+    /// installed.
     pub fn install(&self, g: NewGeneration) -> Result<Generation, DataDirError> {
         let previous = self.current_id()?;
+        let verified = {
+            let current = previous.as_ref().and_then(|id| self.generation(id).ok());
+            std::iter::once(&g.base)
+                .chain(&g.segments)
+                .map(|p| verify_for_install(p, current.as_ref()))
+                .collect::<Result<Vec<_>, _>>()?
+        };
         let id = GenerationId(layout::generation_id(g.sequence, &random_suffix()));
         let j = GenerationJson {
             format: 1,
@@ -558,6 +647,16 @@ impl DataDir {
             buckets: self.file_ref(&g.buckets)?,
             checkpoint: self.file_ref(&g.checkpoint)?,
             previous: previous.as_ref().map(|p| p.0.clone()),
+            verified: verified
+                .iter()
+                .map(|v| {
+                    Ok(VerifiedJson {
+                        file: self.file_ref(&v.path)?,
+                        check: STRUCTURE_CHECK.into(),
+                        header_checksum: format!("{:016x}", v.header_checksum),
+                    })
+                })
+                .collect::<Result<_, DataDirError>>()?,
         };
         write_atomically(&self.generation_path(id.as_str()), &json_bytes(&j))?;
         write_atomically(&self.root.join(CURRENT), format!("{id}\n").as_bytes())?;

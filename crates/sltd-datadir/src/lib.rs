@@ -28,7 +28,7 @@ mod open;
 pub use compact::{Compaction, CompactionPolicy};
 pub use dir::{
     CurrentWatch, DataDir, DirLock, Generation, GenerationId, KnownCheckpoint, NewGeneration,
-    SyncStatus, VerifiedState,
+    SyncStatus, VerifiedFile, VerifiedState,
 };
 pub use error::DataDirError;
 pub use layout::StateFile;

@@ -51,7 +51,12 @@ impl FileStamp {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verification {
     /// Every byte and every structure ([`Index::verify`]): what a daemon
-    /// serves must have passed this.
+    /// serves must have passed this. Where the generation records that the
+    /// file passed it at installation, and the file's header checksum is
+    /// the one recorded, its integrity checksums
+    /// ([`Index::verify_checksums`], on every core) prove it holds the bytes
+    /// that passed: a 100M-record base then opens in well under a second
+    /// instead of half a minute.
     Full,
     /// The section checksums ([`Index::verify_checksums`]): every byte is
     /// as its writer left it. Enough for the sync, which reads the files it
@@ -106,6 +111,7 @@ impl GenerationOpener {
     fn open_file(
         &self,
         path: &Path,
+        g: &Generation,
         cache: &HashMap<PathBuf, (FileStamp, Index<SharedMmap>)>,
     ) -> Result<(FileStamp, Index<SharedMmap>), DataDirError> {
         let stamp = FileStamp::of(path).map_err(DataDirError::io(path))?;
@@ -122,9 +128,11 @@ impl GenerationOpener {
             },
         )
         .map_err(err(path))?;
+        let checked_at_install =
+            g.verified_header_checksum(path) == Some(index.header().header_checksum);
         match self.opts.verification {
-            Verification::Full => index.verify(),
-            Verification::Checksums => index.verify_checksums(),
+            Verification::Full if !checked_at_install => index.verify(),
+            Verification::Full | Verification::Checksums => index.verify_checksums(),
         }
         .map_err(err(path))?;
         Ok((stamp, index.into_shared()))
@@ -140,7 +148,7 @@ impl GenerationOpener {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut kept = HashMap::new();
         let mut open = |path: &Path| -> Result<Index<SharedMmap>, DataDirError> {
-            let (stamp, index) = self.open_file(path, &cache)?;
+            let (stamp, index) = self.open_file(path, g, &cache)?;
             kept.insert(path.to_path_buf(), (stamp, index.clone()));
             Ok(index)
         };

@@ -279,3 +279,126 @@ fn garbage_collection_removes_leftover_temporary_files() {
     assert!(!leftover.exists() && !unnamed.exists());
     assert!(d.current().unwrap().is_some());
 }
+
+/// `bytes` (a built index) with one slot's fingerprint changed and every
+/// checksum recomputed: intact to the checksums, wrong to the full check
+/// (its record no longer matches its slot).
+fn structurally_wrong(bytes: &[u8]) -> Vec<u8> {
+    let mut bad = bytes.to_vec();
+    // Bucket 0 of a non-empty file holds a record: its first fingerprint.
+    let bucket = (0..)
+        .map(|b| 256 + 64 * b)
+        .find(|&at| bad[at + 5] & 0x1f != 0)
+        .unwrap();
+    bad[bucket + 8] ^= 0x01;
+    sltd_index::reseal(&mut bad).unwrap();
+    let index = sltd_index::Index::open(&bad[..]).unwrap();
+    index.verify_checksums().unwrap();
+    assert!(index.verify().is_err());
+    bad
+}
+
+#[test]
+fn installation_records_the_full_check_and_the_daemon_relies_on_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = DataDir::create(tmp.path()).unwrap();
+    let recs = sorted(300, 4);
+    let g = write_generation(&d, 1, &recs);
+    // The base was checked at installation and the generation says so,
+    // bound to the file's header checksum.
+    let base = sltd_index::open_file(&g.base, Default::default()).unwrap();
+    assert_eq!(
+        g.verified_header_checksum(&g.base),
+        Some(base.header().header_checksum)
+    );
+    let json = std::fs::read_to_string(
+        tmp.path()
+            .join("generations")
+            .join(format!("{}.json", g.id)),
+    )
+    .unwrap();
+    assert!(json.contains("\"check\": \"structure\""), "{json}");
+    let served = GenerationOpener::new(OpenOptions::SERVE).open(&g).unwrap();
+    assert_eq!(served.base().header().record_count, 300);
+
+    // A flipped byte anywhere in the file: refused before it serves.
+    let good = std::fs::read(&g.base).unwrap();
+    for at in [0, 100, 300, good.len() / 2, good.len() - 1] {
+        let mut flipped = good.clone();
+        flipped[at] ^= 0x20;
+        std::fs::write(&g.base, &flipped).unwrap();
+        assert!(
+            GenerationOpener::new(OpenOptions::SERVE).open(&g).is_err(),
+            "a flip at byte {at} was served"
+        );
+    }
+
+    // Another file with valid checksums under the same name: its header
+    // checksum is not the one recorded, so it gets the full check, and
+    // fails it.
+    let wrong = structurally_wrong(&good);
+    std::fs::write(&g.base, &wrong).unwrap();
+    let err = GenerationOpener::new(OpenOptions::SERVE)
+        .open(&g)
+        .unwrap_err();
+    assert!(matches!(err, DataDirError::Index { .. }), "{err}");
+    // The sync, which checks only integrity, would read it: the full
+    // check is what the record stands for.
+    GenerationOpener::new(OpenOptions::SYNC).open(&g).unwrap();
+    std::fs::write(&g.base, &good).unwrap();
+    GenerationOpener::new(OpenOptions::SERVE).open(&g).unwrap();
+}
+
+#[test]
+fn a_file_that_fails_the_full_check_is_not_installed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = DataDir::create(tmp.path()).unwrap();
+    let g = write_generation(&d, 1, &sorted(200, 5));
+    let wrong = structurally_wrong(&std::fs::read(&g.base).unwrap());
+    let base = d.write_base(2, &wrong).unwrap();
+    let err = d
+        .install(NewGeneration {
+            feed: "t".into(),
+            sequence: 2,
+            state_root: g.state_root,
+            record_count: g.record_count,
+            as_of: 1000,
+            expires_at: 5000,
+            base,
+            segments: vec![],
+            buckets: g.buckets.clone(),
+            checkpoint: g.checkpoint.clone(),
+        })
+        .unwrap_err();
+    assert!(matches!(err, DataDirError::Index { .. }), "{err}");
+    assert_eq!(d.current_id().unwrap(), Some(g.id));
+}
+
+#[test]
+fn a_generation_without_the_record_gets_the_full_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = DataDir::create(tmp.path()).unwrap();
+    let g = write_generation(&d, 1, &sorted(200, 6));
+    // As a build before the record existed wrote it.
+    let path = tmp
+        .path()
+        .join("generations")
+        .join(format!("{}.json", g.id));
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    json.as_object_mut().unwrap().remove("verified");
+    std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    let old = d.current().unwrap().unwrap();
+    assert!(old.verified.is_empty());
+    GenerationOpener::new(OpenOptions::SERVE)
+        .open(&old)
+        .unwrap();
+    // And a structurally wrong base with valid checksums is refused.
+    let wrong = structurally_wrong(&std::fs::read(&old.base).unwrap());
+    std::fs::write(&old.base, &wrong).unwrap();
+    assert!(
+        GenerationOpener::new(OpenOptions::SERVE)
+            .open(&old)
+            .is_err()
+    );
+}

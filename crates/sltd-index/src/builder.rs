@@ -1,22 +1,31 @@
 //! Building an index file from records.
 //!
 //! Memory: the builder keeps every entry encoded (about 25 bytes for a
-//! typical record) plus a 16-byte sort entry, then lays out the file in one
-//! buffer (about 34 bytes a record). Peak is therefore about 75 bytes a
-//! record: 7.5 GB for 100 million records.
+//! typical record) plus a 16-byte sort entry, then lays out the table and
+//! records (about 34 bytes a record) and the confusable filter (1.5 bytes a
+//! record) before copying them into the file's buffer. Peak is therefore
+//! about 75 bytes a record: 7.5 GB for 100 million records.
+//!
+//! Threads: the sort runs on two (split by the hash's top bit, its first
+//! key), and the confusable filter is filled on a second thread from the
+//! numbers the layout hands it as it places each entry (so the arena, read
+//! in hash order, is read once). The bytes do not depend on it.
 
 use std::io::Write;
 use std::path::Path;
 
-use sltd_model::Record;
+use sltd_model::{DocumentNumber, Record};
 
 use crate::IndexError;
+use crate::confusable::ConfusableFilter;
 use crate::format::{
-    BUCKET_LEN, BucketHead, DEFAULT_SEED, Entry, FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR,
-    HEADER_LEN, Header, IndexKind, LINE, MAX_BASE, MAX_PROBE_LIMIT, MAX_REL_OFFSET, RawEntry,
-    SLOTS, encode_bucket, encode_entry, fingerprint, hash_number, home_bucket,
+    BUCKET_LEN, BucketHead, CHUNK_SUM_LEN, DEFAULT_CHUNK_SHIFT, DEFAULT_SEED, Entry,
+    FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR, HEADER_LEN, Header, IndexKind, LINE, MAX_BASE,
+    MAX_PROBE_LIMIT, MAX_REL_OFFSET, MAX_STATE_CODES, RawEntry, SLOTS, STATE_CODE_LEN,
+    TOMBSTONE_CODE, encode_bucket, encode_entry, fingerprint, hash_number, home_bucket,
+    states_section, u64_at,
 };
-use crate::reader::content_id;
+use crate::reader::{chunk_sums, content_id};
 
 /// Target average number of keys per home bucket. With 16 slots a bucket,
 /// about 1% of buckets overflow into the next one at this load.
@@ -76,8 +85,23 @@ impl BuiltIndex {
 #[derive(Clone, Copy, Debug)]
 struct Pending {
     hash: u64,
-    /// Offset of the encoded entry in the arena.
+    /// Offset of the encoded entry in the arena, with
+    /// [`DELETION_FLAG`] set for a deletion.
     at: u64,
+}
+
+/// Marks a deletion in [`Pending::at`] (arena offsets stay far below it),
+/// so entries can be counted by kind without reading the arena.
+const DELETION_FLAG: u64 = 1 << 63;
+
+impl Pending {
+    fn offset(&self) -> usize {
+        (self.at & !DELETION_FLAG) as usize
+    }
+
+    fn is_deletion(&self) -> bool {
+        self.at & DELETION_FLAG != 0
+    }
 }
 
 /// Collects entries and lays them out as an index file.
@@ -90,6 +114,32 @@ pub struct IndexBuilder {
     opts: BuildOptions,
     arena: Vec<u8>,
     pending: Vec<Pending>,
+    /// 0: every core.
+    threads: usize,
+}
+
+/// Below this many entries a build sorts on one thread.
+const PARALLEL_SORT_MIN: usize = 1 << 16;
+/// Numbers handed to the filter at a time: small enough to stay in cache,
+/// each batch inserted in line order.
+const FILTER_BATCH: usize = 1 << 16;
+/// Batches queued for the filter thread.
+const FILTER_BATCHES_IN_FLIGHT: usize = 4;
+
+fn new_filter(records: u64) -> Result<ConfusableFilter, IndexError> {
+    ConfusableFilter::with_capacity(records).map_err(|e| IndexError::Build {
+        reason: format!("cannot allocate the confusable filter: {e}"),
+    })
+}
+
+/// The table and records sections of a build, and what laying them out
+/// found.
+struct Layout {
+    table: Vec<u8>,
+    records: Vec<u8>,
+    bucket_count: u64,
+    max_probe: u64,
+    spilling: u64,
 }
 
 // Not derived: the arena can hold gigabytes.
@@ -109,7 +159,15 @@ impl IndexBuilder {
             opts,
             arena: Vec::new(),
             pending: Vec::new(),
+            threads: 0,
         }
+    }
+
+    /// Builds on at most `threads` threads (0, the default: every core).
+    /// The output bytes do not depend on it.
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
     }
 
     /// Reserves room for `n` more entries.
@@ -143,13 +201,21 @@ impl IndexBuilder {
         let hash = hash_number(&entry.key().number, DEFAULT_SEED);
         let at = self.arena.len() as u64;
         encode_entry(&entry, &mut self.arena);
-        self.pending.push(Pending { hash, at });
+        let flag = if matches!(entry, Entry::Deleted(_)) {
+            DELETION_FLAG
+        } else {
+            0
+        };
+        self.pending.push(Pending {
+            hash,
+            at: at | flag,
+        });
         Ok(())
     }
 
     fn raw(&self, p: &Pending) -> RawEntry<'_> {
         // Every pending entry was encoded by `encode_entry`, so it parses.
-        RawEntry::parse(&self.arena[p.at as usize..]).expect("builder arena holds valid entries")
+        RawEntry::parse(&self.arena[p.offset()..]).expect("builder arena holds valid entries")
     }
 
     fn decode(&self, p: &Pending) -> Entry {
@@ -162,19 +228,7 @@ impl IndexBuilder {
     pub fn finish(mut self) -> Result<BuiltIndex, IndexError> {
         let input = self.pending.len() as u64;
         let mut pending = std::mem::take(&mut self.pending);
-        // Sort by hash, then key, then precedence (greatest first): equal keys
-        // end up adjacent with the entry to keep first, and the order depends
-        // only on the set of entries.
-        pending.sort_unstable_by(|a, b| {
-            a.hash.cmp(&b.hash).then_with(|| {
-                let (ea, eb) = (self.decode(a), self.decode(b));
-                ea.key()
-                    .number
-                    .cmp(&eb.key().number)
-                    .then(ea.key().state.cmp(&eb.key().state))
-                    .then_with(|| entry_precedence(&eb, &ea))
-            })
-        });
+        self.sort(&mut pending);
         // `dedup_by` keeps the first of each run of equal keys.
         pending.dedup_by(|later, first| {
             later.hash == first.hash && self.decode(later).key() == self.decode(first).key()
@@ -188,7 +242,198 @@ impl IndexBuilder {
                 reason: format!("{n} records is more than one index can hold"),
             });
         }
+        // The layout reads every entry once, in table order; it hands each
+        // record's state and number on, and the filter is filled on a
+        // second thread meanwhile.
+        let records = kept.iter().filter(|p| !p.is_deletion()).count() as u64;
+        let mut seen_states = vec![0u64; MAX_STATE_CODES as usize / 64];
+        let (laid_out, filter) = std::thread::scope(|s| {
+            let threaded = self.thread_count() > 1;
+            let (numbers_tx, numbers_rx) =
+                std::sync::mpsc::sync_channel::<Vec<DocumentNumber>>(FILTER_BATCHES_IN_FLIGHT);
+            let filler = threaded.then(|| {
+                s.spawn(move || {
+                    let mut filter = new_filter(records)?;
+                    for batch in numbers_rx {
+                        filter.insert_many(&batch);
+                    }
+                    Ok::<_, IndexError>(filter)
+                })
+            });
+            let mut inline = if threaded {
+                None
+            } else {
+                Some(new_filter(records))
+            };
+            let mut batch = Vec::with_capacity(FILTER_BATCH);
+            let mut flush = |batch: &mut Vec<DocumentNumber>| match &mut inline {
+                Some(Ok(filter)) => {
+                    filter.insert_many(batch);
+                    batch.clear();
+                }
+                Some(Err(_)) => batch.clear(),
+                // A failed filter thread has dropped its end: its error
+                // is reported below.
+                None => {
+                    let _ =
+                        numbers_tx.send(std::mem::replace(batch, Vec::with_capacity(FILTER_BATCH)));
+                }
+            };
+            let laid_out = self.lay_out(&kept, home_buckets, &mut |raw| {
+                if raw.status == TOMBSTONE_CODE {
+                    return;
+                }
+                let code = usize::from(raw.state);
+                seen_states[code / 64] |= 1 << (code % 64);
+                batch.push(raw.number().expect("builder arena holds valid entries"));
+                if batch.len() == FILTER_BATCH {
+                    flush(&mut batch);
+                }
+            });
+            flush(&mut batch);
+            drop(numbers_tx);
+            let filter = match filler {
+                Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                None => inline.unwrap_or_else(|| new_filter(records)),
+            };
+            (laid_out, filter)
+        });
+        let Layout {
+            table,
+            records,
+            bucket_count: bucket,
+            max_probe,
+            spilling,
+        } = laid_out?;
+        let filter = filter?;
+        let states = states_section(&seen_states);
+        let filter_records = filter.numbers();
+        drop(kept);
+        drop(self.arena);
+        let state_count = (states.len() / STATE_CODE_LEN) as u32;
+        let filter_bytes = filter.as_bytes();
+        let filter_len = filter_bytes.len() as u64;
+        let table_len = table.len();
+        let records_len = records.len();
+        let sections_len = table_len + records_len + states.len() + filter_bytes.len();
+        let chunk_count = sections_len.div_ceil(1 << DEFAULT_CHUNK_SHIFT);
+        let mut bytes = Vec::with_capacity(HEADER_LEN + sections_len + chunk_count * CHUNK_SUM_LEN);
+        bytes.resize(HEADER_LEN, 0);
+        bytes.extend_from_slice(&table);
+        drop(table);
+        bytes.extend_from_slice(&records);
+        drop(records);
+        bytes.extend_from_slice(&states);
+        bytes.extend_from_slice(filter_bytes);
+        drop(filter);
+        let table = &bytes[HEADER_LEN..HEADER_LEN + table_len];
+        let records = &bytes[HEADER_LEN + table_len..HEADER_LEN + table_len + records_len];
+        let table_checksum = xxhash_rust::xxh3::xxh3_64(table);
+        let records_checksum = xxhash_rust::xxh3::xxh3_64(records);
+        let content_id = content_id(table, records);
+        let sums = chunk_sums(&bytes[HEADER_LEN..], DEFAULT_CHUNK_SHIFT);
+        let sums_checksum = xxhash_rust::xxh3::xxh3_64(&sums);
+        bytes.extend_from_slice(&sums);
+        let mut header = Header {
+            version_major: FORMAT_VERSION_MAJOR,
+            version_minor: FORMAT_VERSION_MINOR,
+            kind: self.opts.kind,
+            record_count: n as u64,
+            bucket_count: bucket,
+            home_bucket_count: home_buckets,
+            table_offset: HEADER_LEN as u64,
+            table_len: table_len as u64,
+            records_offset: (HEADER_LEN + table_len) as u64,
+            records_len: records_len as u64,
+            hash_seed: DEFAULT_SEED,
+            max_probe: max_probe as u32,
+            duplicates_dropped: duplicates,
+            created_at: self.opts.created_at,
+            feed_sequence: self.opts.feed_sequence,
+            state_root: self.opts.state_root,
+            content_id,
+            table_checksum,
+            records_checksum,
+            state_count,
+            filter_len,
+            filter_records,
+            chunk_shift: DEFAULT_CHUNK_SHIFT,
+            sums_checksum,
+            header_checksum: 0,
+        };
+        let encoded = header.encode();
+        header.header_checksum = u64_at(&encoded, HEADER_LEN - 8);
+        bytes[..HEADER_LEN].copy_from_slice(&encoded);
+        let stats = BuildStats {
+            input,
+            stored: n as u64,
+            duplicates,
+            spilling_buckets: spilling,
+            file_len: bytes.len() as u64,
+        };
+        Ok(BuiltIndex {
+            bytes,
+            header,
+            stats,
+        })
+    }
 
+    /// Sorts by hash, then key, then precedence (greatest first): equal
+    /// keys end up adjacent with the entry to keep first, and the order
+    /// depends only on the set of entries. On two or more threads the
+    /// entries are first split by the top bit of their hash, which is the
+    /// first sort key, so the halves sort alone and the result is the same.
+    fn sort(&self, pending: &mut [Pending]) {
+        let cmp = |a: &Pending, b: &Pending| {
+            a.hash.cmp(&b.hash).then_with(|| {
+                let (ea, eb) = (self.decode(a), self.decode(b));
+                ea.key()
+                    .number
+                    .cmp(&eb.key().number)
+                    .then(ea.key().state.cmp(&eb.key().state))
+                    .then_with(|| entry_precedence(&eb, &ea))
+            })
+        };
+        if self.thread_count() < 2 || pending.len() < PARALLEL_SORT_MIN {
+            pending.sort_unstable_by(cmp);
+            return;
+        }
+        // In-place partition: lower half of the hash space first.
+        let (mut lo, mut hi) = (0, pending.len());
+        while lo < hi {
+            if pending[lo].hash >> 63 == 0 {
+                lo += 1;
+            } else {
+                hi -= 1;
+                pending.swap(lo, hi);
+            }
+        }
+        let (low, high) = pending.split_at_mut(lo);
+        std::thread::scope(|s| {
+            s.spawn(|| high.sort_unstable_by(cmp));
+            low.sort_unstable_by(cmp);
+        });
+    }
+
+    /// Threads the build may use: as set by [`IndexBuilder::threads`], or
+    /// every core.
+    fn thread_count(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
+
+    /// The table and the records section, from the sorted entries: buckets
+    /// filled in order, spilling into the next (`docs/FORMAT.md`, *Spill*).
+    /// `on_entry` sees every entry as it is placed.
+    fn lay_out(
+        &self,
+        kept: &[Pending],
+        home_buckets: u64,
+        on_entry: &mut impl FnMut(&RawEntry<'_>),
+    ) -> Result<Layout, IndexError> {
+        let n = kept.len();
         let mut table: Vec<u8> = Vec::with_capacity((home_buckets as usize + 8) * BUCKET_LEN);
         let mut packer = LinePacker::new(self.arena.len() + self.arena.len() / 16);
         let mut carry: Vec<(Pending, u64)> = Vec::new(); // (entry, home bucket)
@@ -212,7 +457,7 @@ impl IndexBuilder {
             for (_, home) in &in_bucket {
                 max_probe = max_probe.max(bucket - home + 1);
             }
-            let (head, fps, offsets) = self.place(&in_bucket, spill, &mut packer)?;
+            let (head, fps, offsets) = self.place(&in_bucket, spill, &mut packer, on_entry)?;
             table.extend_from_slice(&encode_bucket(head, &fps, &offsets));
             bucket += 1;
         }
@@ -221,49 +466,12 @@ impl IndexBuilder {
                 reason: format!("a spill chain of {max_probe} buckets is too long"),
             });
         }
-
-        let records = packer.records;
-        let table_checksum = xxhash_rust::xxh3::xxh3_64(&table);
-        let records_checksum = xxhash_rust::xxh3::xxh3_64(&records);
-        let header = Header {
-            version_major: FORMAT_VERSION_MAJOR,
-            version_minor: FORMAT_VERSION_MINOR,
-            kind: self.opts.kind,
-            record_count: n as u64,
+        Ok(Layout {
+            table,
+            records: packer.records,
             bucket_count: bucket,
-            home_bucket_count: home_buckets,
-            table_offset: HEADER_LEN as u64,
-            table_len: table.len() as u64,
-            records_offset: (HEADER_LEN + table.len()) as u64,
-            records_len: records.len() as u64,
-            hash_seed: DEFAULT_SEED,
-            max_probe: max_probe as u32,
-            duplicates_dropped: duplicates,
-            created_at: self.opts.created_at,
-            feed_sequence: self.opts.feed_sequence,
-            state_root: self.opts.state_root,
-            content_id: content_id(&table, &records),
-            table_checksum,
-            records_checksum,
-        };
-        drop(self.arena);
-        let mut bytes = Vec::with_capacity(HEADER_LEN + table.len() + records.len());
-        bytes.extend_from_slice(&header.encode());
-        bytes.extend_from_slice(&table);
-        drop(table);
-        bytes.extend_from_slice(&records);
-        drop(records);
-        let stats = BuildStats {
-            input,
-            stored: n as u64,
-            duplicates,
-            spilling_buckets: spilling,
-            file_len: bytes.len() as u64,
-        };
-        Ok(BuiltIndex {
-            bytes,
-            header,
-            stats,
+            max_probe,
+            spilling,
         })
     }
 
@@ -274,8 +482,16 @@ impl IndexBuilder {
         entries: &[(Pending, u64)],
         spill: bool,
         packer: &mut LinePacker,
+        on_entry: &mut impl FnMut(&RawEntry<'_>),
     ) -> Result<(BucketHead, Vec<u16>, Vec<usize>), IndexError> {
-        let raws: Vec<&[u8]> = entries.iter().map(|(p, _)| self.raw(p).bytes).collect();
+        let raws: Vec<&[u8]> = entries
+            .iter()
+            .map(|(p, _)| {
+                let raw = self.raw(p);
+                on_entry(&raw);
+                raw.bytes
+            })
+            .collect();
         // Largest first packs lines tighter; ties keep slot order.
         let mut order: Vec<usize> = (0..raws.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(raws[i].len()));

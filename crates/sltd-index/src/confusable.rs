@@ -50,10 +50,38 @@ impl ConfusableFilter {
     /// An empty filter sized for `records` numbers; fails only if the
     /// memory cannot be had.
     pub fn with_capacity(records: u64) -> std::io::Result<Self> {
-        let lines = records
+        Self::with_lines(Self::lines_for(records))
+    }
+
+    /// Lines of the filter for `records` numbers: the one sizing rule, which
+    /// the index file format specifies (`docs/FORMAT.md`).
+    pub(crate) fn lines_for(records: u64) -> u64 {
+        records
             .saturating_mul(BITS_PER_RECORD)
             .div_ceil(512)
-            .clamp(1, u64::from(u32::MAX));
+            .clamp(1, u64::from(u32::MAX))
+    }
+
+    /// The filter stored in an index file's filter section (`bytes`, whole
+    /// lines), copied into memory of its own: that memory can have huge
+    /// pages, the file's map cannot.
+    pub(crate) fn from_section(bytes: &[u8], numbers: u64) -> std::io::Result<Self> {
+        let lines = (bytes.len() / LINE) as u64;
+        if bytes.is_empty() || !bytes.len().is_multiple_of(LINE) || lines > u64::from(u32::MAX) {
+            return Err(std::io::Error::other("filter section is not whole lines"));
+        }
+        let mut filter = Self::with_lines(lines)?;
+        filter.bits.copy_from_slice(bytes);
+        filter.numbers = numbers;
+        Ok(filter)
+    }
+
+    /// The filter's bytes, as the filter section stores them.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bits
+    }
+
+    fn with_lines(lines: u64) -> std::io::Result<Self> {
         let len = usize::try_from(lines)
             .ok()
             .and_then(|l| l.checked_mul(LINE))

@@ -31,6 +31,16 @@ impl fmt::Display for IndexError {
         match self {
             IndexError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             IndexError::BadMagic => write!(f, "not an sltd index file (bad magic bytes)"),
+            IndexError::UnsupportedVersion { major, minor }
+                if *major < crate::FORMAT_VERSION_MAJOR =>
+            {
+                write!(
+                    f,
+                    "index format version {major}.{minor} is no longer read (this build reads {}.x): \
+                     rebuild it with `sltd index build` (a data directory: sync into a new, empty one)",
+                    crate::FORMAT_VERSION_MAJOR
+                )
+            }
             IndexError::UnsupportedVersion { major, minor } => write!(
                 f,
                 "index format version {major}.{minor} is not supported (this build reads {}.x)",

@@ -17,7 +17,7 @@ use crate::IndexError;
 pub(crate) const MAGIC: [u8; 8] = *b"SLTDIDX\0";
 /// Incompatible layout changes bump the major version; readers refuse any
 /// major version they do not know.
-pub const FORMAT_VERSION_MAJOR: u16 = 1;
+pub const FORMAT_VERSION_MAJOR: u16 = 2;
 /// Compatible additions (fields carved out of the reserved header bytes)
 /// bump the minor version; readers accept any minor version of their major.
 pub const FORMAT_VERSION_MINOR: u16 = 0;
@@ -37,6 +37,17 @@ pub(crate) const MAX_PROBE_LIMIT: u32 = 1024;
 pub(crate) const RECORD_FIXED_LEN: usize = 7;
 /// Status code marking a deletion (only in segment files).
 pub(crate) const TOMBSTONE_CODE: u8 = 7;
+/// Bytes of one issuing state code in the states section.
+pub(crate) const STATE_CODE_LEN: usize = 2;
+/// Packed state codes are 15 bits, so a file holds at most this many.
+pub(crate) const MAX_STATE_CODES: u64 = 1 << 15;
+/// The integrity chunks the builder writes: 16 MiB, a few hundred for the
+/// real list, so start-up can spread their checksums over every core.
+pub(crate) const DEFAULT_CHUNK_SHIFT: u32 = 24;
+/// Chunk sizes `open` accepts: 64 KiB to 1 TiB.
+pub(crate) const CHUNK_SHIFT_RANGE: std::ops::RangeInclusive<u32> = 16..=40;
+/// Bytes of one chunk checksum in the sums section.
+pub(crate) const CHUNK_SUM_LEN: usize = 8;
 
 /// Whether a file is a complete data set or a delta segment layered on top of
 /// one.
@@ -114,12 +125,56 @@ pub struct Header {
     pub content_id: [u8; 16],
     pub table_checksum: u64,
     pub records_checksum: u64,
+    /// Issuing state codes in the states section.
+    pub state_count: u32,
+    /// Bytes of the confusable filter section: a multiple of 64, at least 64.
+    pub filter_len: u64,
+    /// Records (not deletions) whose numbers the filter holds.
+    pub filter_records: u64,
+    /// Each integrity chunk is `1 << chunk_shift` bytes (the last one may be
+    /// shorter).
+    pub chunk_shift: u32,
+    /// XXH3-64 of the sums section.
+    pub sums_checksum: u64,
+    /// XXH3-64 of header bytes 0..248, as stored: it covers every other
+    /// checksum, so it names one exact file content.
+    pub header_checksum: u64,
 }
 
 impl Header {
+    /// Where the states section starts: right after the records.
+    pub fn states_offset(&self) -> u64 {
+        self.records_offset.saturating_add(self.records_len)
+    }
+
+    /// Where the confusable filter section starts.
+    pub fn filter_offset(&self) -> u64 {
+        self.states_offset()
+            .saturating_add(u64::from(self.state_count) * STATE_CODE_LEN as u64)
+    }
+
+    /// Where the sums section (one checksum per chunk) starts.
+    pub fn sums_offset(&self) -> u64 {
+        self.filter_offset().saturating_add(self.filter_len)
+    }
+
+    /// Bytes of each integrity chunk.
+    pub fn chunk_len(&self) -> u64 {
+        1u64 << self.chunk_shift.min(63)
+    }
+
+    /// Integrity chunks: the bytes from the end of the header to the start
+    /// of the sums section, cut every `chunk_len` bytes.
+    pub fn chunk_count(&self) -> u64 {
+        self.sums_offset()
+            .saturating_sub(HEADER_LEN as u64)
+            .div_ceil(self.chunk_len())
+    }
+
     /// Total file length the header describes.
     pub fn file_len(&self) -> u64 {
-        self.records_offset.saturating_add(self.records_len)
+        self.sums_offset()
+            .saturating_add(self.chunk_count().saturating_mul(CHUNK_SUM_LEN as u64))
     }
 
     /// The content identity as lowercase hex.
@@ -164,6 +219,11 @@ impl Header {
         h[152..160].copy_from_slice(&self.table_checksum.to_le_bytes());
         h[160..168].copy_from_slice(&self.records_checksum.to_le_bytes());
         h[168..176].copy_from_slice(&self.home_bucket_count.to_le_bytes());
+        h[176..184].copy_from_slice(&self.filter_len.to_le_bytes());
+        h[184..188].copy_from_slice(&self.state_count.to_le_bytes());
+        h[188..192].copy_from_slice(&self.chunk_shift.to_le_bytes());
+        h[192..200].copy_from_slice(&self.filter_records.to_le_bytes());
+        h[200..208].copy_from_slice(&self.sums_checksum.to_le_bytes());
         let sum = xxhash_rust::xxh3::xxh3_64(&h[..248]);
         h[248..256].copy_from_slice(&sum.to_le_bytes());
         h
@@ -203,7 +263,7 @@ impl Header {
         let Some(kind) = IndexKind::from_code(h[14]) else {
             return bad("kind");
         };
-        if h[15] != 0 || (minor == 0 && h[176..248].iter().any(|&b| b != 0)) {
+        if h[15] != 0 || (minor == 0 && h[208..248].iter().any(|&b| b != 0)) {
             return bad("reserved bytes are not zero");
         }
         if u32_at(h, 76) as usize != SLOTS {
@@ -233,6 +293,12 @@ impl Header {
             table_checksum: u64_at(h, 152),
             records_checksum: u64_at(h, 160),
             home_bucket_count: u64_at(h, 168),
+            filter_len: u64_at(h, 176),
+            state_count: u32_at(h, 184),
+            chunk_shift: u32_at(h, 188),
+            filter_records: u64_at(h, 192),
+            sums_checksum: u64_at(h, 200),
+            header_checksum: stored_sum,
         };
         header.check_layout(bytes.len() as u64)?;
         Ok(header)
@@ -264,12 +330,24 @@ impl Header {
         if self.record_count > self.bucket_count.saturating_mul(SLOTS as u64) {
             return bad("more records than slots");
         }
-        let expected =
-            self.records_offset
-                .checked_add(self.records_len)
-                .ok_or(IndexError::BadHeader {
-                    what: "records length",
-                })?;
+        if u64::from(self.state_count) > MAX_STATE_CODES.min(self.record_count) {
+            return bad("state count");
+        }
+        if self.filter_len < LINE as u64
+            || !self.filter_len.is_multiple_of(LINE as u64)
+            || self.filter_len / LINE as u64 > u64::from(u32::MAX)
+        {
+            return bad("filter length");
+        }
+        if self.filter_records > self.record_count {
+            return bad("filter record count");
+        }
+        if !CHUNK_SHIFT_RANGE.contains(&self.chunk_shift) {
+            return bad("chunk size");
+        }
+        // The section accessors saturate: absurd fields give an absurd
+        // length, which no real buffer has.
+        let expected = self.file_len();
         if expected != actual_len {
             return Err(IndexError::LengthMismatch {
                 expected,
@@ -305,6 +383,21 @@ pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
         a.copy_from_slice(s);
     }
     u64::from_le_bytes(a)
+}
+
+/// The states section for a set of packed state codes, given as a bit set
+/// (one bit per 15-bit code): ascending codes, two bytes each.
+pub(crate) fn states_section(seen: &[u64]) -> Vec<u8> {
+    let mut states = Vec::new();
+    for (w, &word) in seen.iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            let code = (w * 64 + bits.trailing_zeros() as usize) as u16;
+            bits &= bits - 1;
+            states.extend_from_slice(&code.to_le_bytes());
+        }
+    }
+    states
 }
 
 // ---------------------------------------------------------------------------

@@ -30,4 +30,4 @@ pub use error::IndexError;
 pub use format::{Entry, FORMAT_VERSION_MAJOR, FORMAT_VERSION_MINOR, Header, IndexKind};
 pub use layered::{LayeredIndex, merge_layers};
 pub use mmap::{MapOptions, MappedIndex, SharedMmap, open_file};
-pub use reader::{Entries, Index};
+pub use reader::{Entries, Index, reseal};

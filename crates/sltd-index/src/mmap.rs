@@ -37,9 +37,11 @@ impl Index<Mmap> {
 /// How to map an index file.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MapOptions {
-    /// Fault every page in before returning (and advise the kernel the pages
-    /// will be needed), so the first lookups pay no page-fault latency. A
-    /// daemon sets this before it reports ready.
+    /// Advise the kernel that every page will be needed, so it starts
+    /// reading the file in; the verification that follows
+    /// ([`Index::verify_checksums`] on every core, or [`Index::verify`])
+    /// reads every byte and so faults the whole map in before the first
+    /// lookup. A daemon sets this before it verifies and reports ready.
     pub resident: bool,
 }
 
@@ -59,11 +61,7 @@ pub fn open_file(path: &Path, opts: MapOptions) -> Result<MappedIndex, IndexErro
     if len == 0 {
         return Err(IndexError::BadMagic);
     }
-    let mut options = MmapOptions::new();
-    #[cfg(target_os = "linux")]
-    if opts.resident {
-        options.populate();
-    }
+    let options = MmapOptions::new();
     // SAFETY: the map is read-only and private to this process. sltd's
     // writers never modify an index file in place (they write a temporary
     // file and rename it), so the bytes under the map do not change while it
@@ -72,15 +70,10 @@ pub fn open_file(path: &Path, opts: MapOptions) -> Result<MappedIndex, IndexErro
     // service user to rule that out.
     let map = unsafe { options.map(&file) }.map_err(io)?;
     if opts.resident {
-        // Advice only: failure to advise leaves a correct, merely colder map.
+        // Advice only: failure to advise leaves a correct, merely colder
+        // map. Not MAP_POPULATE: that faults the map in on one core, inside
+        // mmap(2); the verification's reads do it on all of them.
         let _ = map.advise(memmap2::Advice::WillNeed);
-        // Touch one byte per page so the mapping is resident even where
-        // MAP_POPULATE is not available.
-        let mut sum = 0u8;
-        for i in (0..map.len()).step_by(4096) {
-            sum ^= map[i];
-        }
-        std::hint::black_box(sum);
     }
     Index::open(map)
 }

@@ -8,9 +8,9 @@ use sltd_model::{DocumentKey, IssuingState, Query, Record};
 use crate::{ConfusableFilter, IndexError};
 
 use crate::format::{
-    BUCKET_LEN, BucketHead, Entry, HEADER_LEN, Header, IndexKind, LINE, PackedNumber, RawEntry,
-    SLOTS, TOMBSTONE_CODE, fingerprint, hash_number, home_bucket, slot_fingerprint, slot_offset,
-    u64_at, unpack_state,
+    BUCKET_LEN, BucketHead, Entry, HEADER_LEN, Header, IndexKind, LINE, MAX_STATE_CODES,
+    PackedNumber, RawEntry, SLOTS, STATE_CODE_LEN, TOMBSTONE_CODE, fingerprint, hash_number,
+    home_bucket, slot_fingerprint, slot_offset, states_section, u64_at, unpack_state,
 };
 
 /// An opened index over bytes the caller owns (a `Vec<u8>`, a memory map...).
@@ -72,12 +72,61 @@ impl<B: AsRef<[u8]>> Index<B> {
             .unwrap_or_default()
     }
 
-    /// Checks that no byte changed since the file was written: both section
-    /// checksums and the content identity (every byte after the header,
-    /// which [`Index::open`] checked). Much cheaper than [`Index::verify`]
-    /// (hashing only, no walk), for a reader that built the file itself and
-    /// needs to know it is intact, not that its writer was correct.
+    fn section(&self, start: u64, len: u64) -> &[u8] {
+        let start = start as usize;
+        self.bytes
+            .as_ref()
+            .get(start..start.saturating_add(len as usize))
+            .unwrap_or_default()
+    }
+
+    /// The states section: ascending packed issuing state codes.
+    fn states(&self) -> &[u8] {
+        let h = &self.header;
+        self.section(
+            h.states_offset(),
+            u64::from(h.state_count) * STATE_CODE_LEN as u64,
+        )
+    }
+
+    /// The confusable filter section.
+    fn filter_section(&self) -> &[u8] {
+        self.section(self.header.filter_offset(), self.header.filter_len)
+    }
+
+    /// Checks that no byte changed since the file was written: the checksum
+    /// of every integrity chunk (every byte after the header, which
+    /// [`Index::open`] checked), computed on every core. Reading the whole
+    /// file, it also faults a fresh map in. Much cheaper than
+    /// [`Index::verify`] (hashing only, no walk): enough for a file that
+    /// was fully verified once, when it was written or installed, and is
+    /// known by its header checksum to be that file.
     pub fn verify_checksums(&self) -> Result<(), IndexError> {
+        let h = &self.header;
+        let bytes = self.bytes.as_ref();
+        let sums_at = h.sums_offset() as usize;
+        let (Some(data), Some(sums)) = (bytes.get(HEADER_LEN..sums_at), bytes.get(sums_at..))
+        else {
+            return Err(IndexError::BadHeader {
+                what: "sums offset",
+            });
+        };
+        if xxhash_rust::xxh3::xxh3_64(sums) != h.sums_checksum {
+            return Err(IndexError::ChecksumMismatch { section: "sums" });
+        }
+        if chunk_sums(data, h.chunk_shift) != sums {
+            return Err(IndexError::ChecksumMismatch {
+                section: "integrity chunk",
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks every byte: both section checksums, the content identity, every
+    /// bucket and every record (that each decodes, sits in the bucket chain
+    /// its hash selects, does not cross a cache line, and is counted once).
+    pub fn verify(&self) -> Result<(), IndexError> {
+        self.verify_checksums()?;
         let h = &self.header;
         let table = self.table();
         let records = self.records();
@@ -92,14 +141,13 @@ impl<B: AsRef<[u8]>> Index<B> {
                 section: "content identity",
             });
         }
-        Ok(())
+        self.verify_structure()?;
+        self.verify_summaries()
     }
 
-    /// Checks every byte: both section checksums, the content identity, every
-    /// bucket and every record (that each decodes, sits in the bucket chain
-    /// its hash selects, does not cross a cache line, and is counted once).
-    pub fn verify(&self) -> Result<(), IndexError> {
-        self.verify_checksums()?;
+    /// The structural part of [`verify`](Self::verify): every bucket and
+    /// every entry.
+    fn verify_structure(&self) -> Result<(), IndexError> {
         let h = &self.header;
         let table = self.table();
         let records = self.records();
@@ -190,6 +238,46 @@ impl<B: AsRef<[u8]>> Index<B> {
             return Err(IndexError::BadHeader {
                 what: "record count does not match the table",
             });
+        }
+        Ok(())
+    }
+
+    /// The summary part of [`verify`](Self::verify): the states and filter
+    /// sections hold exactly what the records give (a filter missing a
+    /// number would hide a possible match).
+    fn verify_summaries(&self) -> Result<(), IndexError> {
+        let h = &self.header;
+        let mut seen = vec![0u64; MAX_STATE_CODES as usize / 64];
+        let mut records = 0u64;
+        self.for_each_raw(|raw| {
+            if raw.status != TOMBSTONE_CODE {
+                let code = usize::from(raw.state);
+                seen[code / 64] |= 1 << (code % 64);
+                records += 1;
+            }
+        })?;
+        if self.states() != states_section(&seen) {
+            return Err(IndexError::Corrupt {
+                what: "states section does not match the records",
+                offset: h.states_offset(),
+            });
+        }
+        let corrupt_filter = IndexError::Corrupt {
+            what: "filter section does not match the records",
+            offset: h.filter_offset(),
+        };
+        if h.filter_records != records
+            || h.filter_len / LINE as u64 != ConfusableFilter::lines_for(records)
+        {
+            return Err(corrupt_filter);
+        }
+        let mut filter =
+            ConfusableFilter::with_capacity(records).map_err(|e| IndexError::Build {
+                reason: format!("cannot allocate the confusable filter: {e}"),
+            })?;
+        self.fill_confusable_filter(&mut filter)?;
+        if filter.as_bytes() != self.filter_section() {
+            return Err(corrupt_filter);
         }
         Ok(())
     }
@@ -405,32 +493,37 @@ impl<B: AsRef<[u8]>> Index<B> {
     }
 
     /// Every issuing state that a record of this file carries (deletions
-    /// are not counted). One pass over the table and the records, reading
-    /// only each entry's packed state: cheap enough to run at every load, a
-    /// small fraction of [`verify`](Self::verify).
+    /// are not counted), read from the states section: a few bytes,
+    /// whatever the file's size.
     pub fn issuing_states(&self) -> Result<BTreeSet<IssuingState>, IndexError> {
-        // One bit per packed state code (15 bits).
-        let mut seen = vec![0u64; (1 << 15) / 64];
-        self.for_each_raw(|raw| {
-            if raw.status != TOMBSTONE_CODE {
-                let code = usize::from(raw.state);
-                seen[code / 64] |= 1 << (code % 64);
-            }
-        })?;
+        let corrupt = IndexError::Corrupt {
+            what: "states section",
+            offset: self.header.states_offset(),
+        };
         let mut states = BTreeSet::new();
-        for (w, &word) in seen.iter().enumerate() {
-            let mut bits = word;
-            while bits != 0 {
-                let code = w * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                let state = unpack_state(code as u16).ok_or(IndexError::Corrupt {
-                    what: "record issuing state",
-                    offset: self.header.records_offset,
-                })?;
-                states.insert(state);
+        let mut last = None;
+        for code in self.states().chunks_exact(STATE_CODE_LEN) {
+            let code = u16::from_le_bytes([code[0], code[1]]);
+            if last.is_some_and(|l| l >= code) {
+                return Err(corrupt);
             }
+            last = Some(code);
+            states.insert(unpack_state(code).ok_or(IndexError::Corrupt {
+                what: "states section",
+                offset: self.header.states_offset(),
+            })?);
         }
         Ok(states)
+    }
+
+    /// The confusable filter of this file's record numbers, read from its
+    /// filter section into memory of its own.
+    pub fn confusable_filter(&self) -> Result<ConfusableFilter, IndexError> {
+        ConfusableFilter::from_section(self.filter_section(), self.header.filter_records).map_err(
+            |e| IndexError::Build {
+                reason: format!("cannot load the confusable filter: {e}"),
+            },
+        )
     }
 
     /// Adds the number of every record of this file (not deletions) to
@@ -517,6 +610,81 @@ pub(crate) fn content_id(table: &[u8], records: &[u8]) -> [u8; 16] {
     hasher.update(table);
     hasher.update(records);
     hasher.digest128().to_le_bytes()
+}
+
+/// The sums section for `data` (every byte after the header, up to the
+/// sums): XXH3-64 of each `1 << chunk_shift`-byte chunk, little-endian, the
+/// last chunk possibly shorter. Hashed on every core; reading a fresh map
+/// this way also faults it in on every core.
+pub(crate) fn chunk_sums(data: &[u8], chunk_shift: u32) -> Vec<u8> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let chunk = 1usize << chunk_shift.min(usize::BITS - 1);
+    let chunks: Vec<&[u8]> = data.chunks(chunk).collect();
+    let mut sums = vec![0u64; chunks.len()];
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(chunks.len())
+        .max(1);
+    // Chunks are handed out one at a time, so a slower core takes fewer.
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(c) = chunks.get(i) else {
+                return done;
+            };
+            done.push((i, xxhash_rust::xxh3::xxh3_64(c)));
+        }
+    };
+    std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..workers)
+            .filter_map(|_| std::thread::Builder::new().spawn_scoped(s, work).ok())
+            .collect();
+        let mut all = work();
+        for h in helpers {
+            // A helper cannot panic (hashing slices); if one did, its chunks
+            // stay zero and the comparison fails: refused, never accepted.
+            all.extend(h.join().unwrap_or_default());
+        }
+        for (i, sum) in all {
+            sums[i] = sum;
+        }
+    });
+    sums.iter().flat_map(|s| s.to_le_bytes()).collect()
+}
+
+/// Recomputes every checksum of an index file after its sections were
+/// edited (the section checksums, the content identity, the integrity
+/// chunks and the header checksum), from the layout its header gives. For
+/// tests and fuzzing: a resealed file reaches past the checksums, so only
+/// the structural checks can refuse it. Fails if the header's layout does
+/// not match `file`'s length.
+#[doc(hidden)]
+pub fn reseal(file: &mut [u8]) -> Result<(), IndexError> {
+    // Decode the layout without the header checksum, which may be stale.
+    let mut probe = file
+        .get(..HEADER_LEN)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    if probe.len() == HEADER_LEN {
+        let sum = xxhash_rust::xxh3::xxh3_64(&probe[..HEADER_LEN - 8]);
+        probe[HEADER_LEN - 8..].copy_from_slice(&sum.to_le_bytes());
+        file[..HEADER_LEN].copy_from_slice(&probe);
+    }
+    let mut h = Header::decode(file)?;
+    let (t0, r0) = (h.table_offset as usize, h.records_offset as usize);
+    let r1 = r0 + h.records_len as usize;
+    let sums_at = h.sums_offset() as usize;
+    let (table, records) = (&file[t0..r0], &file[r0..r1]);
+    h.table_checksum = xxhash_rust::xxh3::xxh3_64(table);
+    h.records_checksum = xxhash_rust::xxh3::xxh3_64(records);
+    h.content_id = content_id(table, records);
+    let sums = chunk_sums(&file[HEADER_LEN..sums_at], h.chunk_shift);
+    file[sums_at..].copy_from_slice(&sums);
+    h.sums_checksum = xxhash_rust::xxh3::xxh3_64(&sums);
+    file[..HEADER_LEN].copy_from_slice(&h.encode());
+    Ok(())
 }
 
 /// Iterator over every entry of an index, in table order.

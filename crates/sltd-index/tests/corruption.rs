@@ -135,13 +135,24 @@ fn wrong_magic_and_version_are_named() {
     m[0] = b'X';
     assert!(matches!(Index::open(&m[..]), Err(IndexError::BadMagic)));
     let mut v = bytes.clone();
-    v[8..10].copy_from_slice(&2u16.to_le_bytes());
+    v[8..10].copy_from_slice(&3u16.to_le_bytes());
     let err = Index::open(&v[..]).unwrap_err();
     assert!(matches!(
         err,
-        IndexError::UnsupportedVersion { major: 2, .. }
+        IndexError::UnsupportedVersion { major: 3, .. }
     ));
-    assert!(err.to_string().contains("version 2.0"));
+    assert!(err.to_string().contains("version 3.0 is not supported"));
+    // A version 1 file, as every earlier build wrote: refused, with what
+    // to do.
+    v[8..10].copy_from_slice(&1u16.to_le_bytes());
+    let err = Index::open(&v[..]).unwrap_err();
+    assert!(matches!(
+        err,
+        IndexError::UnsupportedVersion { major: 1, .. }
+    ));
+    let msg = err.to_string();
+    assert!(msg.contains("version 1.0 is no longer read"), "{msg}");
+    assert!(msg.contains("sltd index build"), "{msg}");
 }
 
 /// A file whose checksums were recomputed after tampering passes `open` and

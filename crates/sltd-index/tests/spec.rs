@@ -244,7 +244,7 @@ fn single_entry_file(kind: IndexKind, entry: Entry) -> Vec<u8> {
 
 fn records_section(file: &[u8]) -> &[u8] {
     let h = Index::open(file).unwrap().header().clone();
-    &file[h.records_offset as usize..]
+    &file[h.records_offset as usize..(h.records_offset + h.records_len) as usize]
 }
 
 fn check_entry_example(name: &str, kind: IndexKind, entry: Entry) {
@@ -384,6 +384,11 @@ fn the_example_header() {
         ("content_id", h.content_id_hex()),
         ("table_checksum", format!("{:#018x}", h.table_checksum)),
         ("records_checksum", format!("{:#018x}", h.records_checksum)),
+        ("state_count", h.state_count.to_string()),
+        ("filter_len", h.filter_len.to_string()),
+        ("filter_records", h.filter_records.to_string()),
+        ("chunk_shift", h.chunk_shift.to_string()),
+        ("sums_checksum", format!("{:#018x}", h.sums_checksum)),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -432,7 +437,7 @@ fn the_example_content_id() {
     assert_eq!(rows["printed content_id"], h.content_id_hex());
     let mut x = xxhash_rust::xxh3::Xxh3::new();
     x.update(&file[256..h.records_offset as usize]);
-    x.update(&file[h.records_offset as usize..]);
+    x.update(&file[h.records_offset as usize..h.states_offset() as usize]);
     assert_eq!(
         rows["XXH128 digest (big-endian)"],
         format!("{:032x}", x.digest128())
@@ -445,26 +450,7 @@ fn the_example_content_id() {
 /// Recomputes the checksums and the content identity after an edit, so
 /// that only the structural rules can refuse the file.
 fn reseal(file: &mut [u8]) {
-    let h = Index::open(&file[..]).map(|i| i.header().clone());
-    let (records_offset, table_len) = match h {
-        Ok(h) => (h.records_offset as usize, h.table_len as usize),
-        Err(_) => {
-            let u = |at: usize| u64::from_le_bytes(file[at..at + 8].try_into().unwrap()) as usize;
-            (u(48), u(40))
-        }
-    };
-    let (table, records) = (&file[256..256 + table_len], &file[records_offset..]);
-    let table_sum = xxhash_rust::xxh3::xxh3_64(table);
-    let records_sum = xxhash_rust::xxh3::xxh3_64(records);
-    let mut x = xxhash_rust::xxh3::Xxh3::new();
-    x.update(table);
-    x.update(records);
-    let id = x.digest128().to_le_bytes();
-    file[136..152].copy_from_slice(&id);
-    file[152..160].copy_from_slice(&table_sum.to_le_bytes());
-    file[160..168].copy_from_slice(&records_sum.to_le_bytes());
-    let header_sum = xxhash_rust::xxh3::xxh3_64(&file[..248]);
-    file[248..256].copy_from_slice(&header_sum.to_le_bytes());
+    sltd_index::reseal(file).unwrap();
 }
 
 #[test]
@@ -485,4 +471,75 @@ fn bit_15_of_a_reporting_state_word_is_refused() {
     file[at + 1] &= 0x7f;
     reseal(&mut file);
     Index::open(&file[..]).unwrap().verify().unwrap();
+}
+
+/// The states and filter sections of the example, recomputed from the
+/// rules the document states (not through the library's filter).
+#[test]
+fn the_example_states_and_filter_follow_the_document() {
+    let file = example_file();
+    let idx = Index::open(&file[..]).unwrap();
+    let h = idx.header().clone();
+    let kept: Vec<Record> = idx
+        .entries()
+        .map(|e| match e.unwrap() {
+            Entry::Record(r) => r,
+            Entry::Deleted(_) => unreachable!("a base holds records"),
+        })
+        .collect();
+    // States: packed codes, ascending.
+    let pack = |s: &[u8]| {
+        let mut v = 0u16;
+        for i in 0..3 {
+            v = (v << 5) | s.get(i).map_or(0, |&c| u16::from(c - b'A' + 1));
+        }
+        v
+    };
+    let mut codes: Vec<u16> = kept.iter().map(|r| pack(r.key.state.as_bytes())).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    let states: Vec<u8> = codes.iter().flat_map(|c| c.to_le_bytes()).collect();
+    let at = h.states_offset() as usize;
+    assert_eq!(to_hex(&file[at..at + states.len()]), to_hex(&states));
+    assert_eq!(h.state_count as usize, codes.len());
+    // Filter: canonical numbers, seven bits in one line each.
+    let lines = (12 * kept.len() as u64)
+        .div_ceil(512)
+        .clamp(1, u32::MAX as u64);
+    let mut filter = vec![0u8; lines as usize * 64];
+    for r in &kept {
+        let canonical: Vec<u8> = r
+            .key
+            .number
+            .as_bytes()
+            .iter()
+            .map(|&c| match c {
+                b'O' => b'0',
+                b'I' => b'1',
+                b'B' => b'8',
+                b'S' => b'5',
+                b'Z' => b'2',
+                b'G' => b'6',
+                c => c,
+            })
+            .collect();
+        let hh = xxhash_rust::xxh3::xxh3_64_with_seed(&canonical, 0x7366_696c_7465_7231);
+        let line = (((hh >> 32) * lines) >> 32) as usize;
+        let bits = (hh ^ (hh >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        for i in 0..7 {
+            let p = ((bits >> (9 * i)) & 511) as usize;
+            filter[line * 64 + p / 8] |= 1 << (p % 8);
+        }
+    }
+    let at = h.filter_offset() as usize;
+    assert_eq!(h.filter_len as usize, filter.len());
+    assert_eq!(to_hex(&file[at..at + filter.len()]), to_hex(&filter));
+    // Sums: XXH3-64 of each 2^chunk_shift bytes after the header.
+    let sums_at = h.sums_offset() as usize;
+    let sums: Vec<u8> = file[256..sums_at]
+        .chunks(1 << h.chunk_shift)
+        .flat_map(|c| xxhash_rust::xxh3::xxh3_64(c).to_le_bytes())
+        .collect();
+    assert_eq!(to_hex(&file[sums_at..]), to_hex(&sums));
+    assert_eq!(h.sums_checksum, xxhash_rust::xxh3::xxh3_64(&sums));
 }

@@ -66,9 +66,8 @@ impl Dataset {
     /// Wraps an opened index. Call only with an index whose every file has
     /// passed `verify()`: the daemon serves it as is.
     pub fn new(index: LayeredIndex<SharedMmap>, meta: DatasetMeta) -> Self {
-        // A pass over each file not already summarised for another data
-        // set (a generation keeps its base): off the request path, like the
-        // verify before it.
+        // Each file's stored states and filter, loaded once and shared
+        // with the next data set while the file is unchanged.
         let summary = DatasetSummary::of(&index);
         Self {
             index,

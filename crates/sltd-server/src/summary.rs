@@ -2,16 +2,17 @@
 //! the issuing states its records carry, and the confusable filter that
 //! spares most misses the probes for possible matches.
 //!
-//! Both take a pass over every record, so they are computed per index file
+//! Both are stored in each index file (its states and filter sections,
+//! written by the builder and checked by the full verification), so loading
+//! them reads the sections, never the records. They are kept per index file
 //! and shared by content: a data directory's successive generations keep
-//! their base file, and a switch to a new generation then pays only for its
-//! new segment, as the verification does. An entry lives as long as a data
-//! set uses it.
+//! their base file, and a switch to a new generation then loads only its new
+//! segment's. An entry lives as long as a data set uses it.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use sltd_index::{ConfusableFilter, Index, IndexError, LayeredIndex, SharedMmap};
+use sltd_index::{ConfusableFilter, Index, LayeredIndex, SharedMmap};
 use sltd_model::{DocumentNumber, IssuingState};
 
 /// The summary of one index file.
@@ -68,7 +69,7 @@ fn shared_summary(index: &Index<SharedMmap>) -> Arc<LayerSummary> {
     if let Some(found) = lock().get(&id).and_then(Weak::upgrade) {
         return found;
     }
-    // Computed outside the lock: it takes a pass over the file.
+    // Loaded outside the lock: the filter is a copy of a section.
     let summary = Arc::new(summarise(index));
     let mut cache = lock();
     cache.retain(|_, w| w.strong_count() > 0);
@@ -88,23 +89,14 @@ fn summarise(index: &Index<SharedMmap>) -> LayerSummary {
         tracing::error!(error = %e, "cannot read the issuing states of an index");
         BTreeSet::new()
     });
-    let confusable = build_filter(index)
-        .map_err(|e| tracing::error!(error = %e, "cannot build the confusable filter"))
+    let confusable = index
+        .confusable_filter()
+        .map_err(|e| tracing::error!(error = %e, "cannot load the confusable filter"))
         .ok();
     LayerSummary {
         issuing_states,
         confusable,
     }
-}
-
-fn build_filter(index: &Index<SharedMmap>) -> Result<ConfusableFilter, IndexError> {
-    let mut filter = ConfusableFilter::with_capacity(index.header().record_count).map_err(|e| {
-        IndexError::Build {
-            reason: format!("cannot allocate the confusable filter: {e}"),
-        }
-    })?;
-    index.fill_confusable_filter(&mut filter)?;
-    Ok(filter)
 }
 
 #[cfg(test)]
