@@ -283,16 +283,11 @@ impl Daemon {
         let meta = dataset.meta().clone();
         let previous = self.current.load_full();
         if let Some(prev) = &previous {
-            let pm = prev.dataset.meta();
-            // A refreshed checkpoint keeps the records (same root and
-            // sequence) but moves the as-of and the expiry: that is a
-            // change, or the data would turn STALE, then EXPIRED, while
-            // the feed is fresh.
-            if pm.content_id == meta.content_id
-                && pm.sequence == meta.sequence
-                && pm.as_of == meta.as_of
-                && pm.expires_at == meta.expires_at
-            {
+            // Unchanged only if everything an answer reports is the same,
+            // the generation (in `source`) included: a refreshed checkpoint
+            // keeps the records but moves the as-of and the expiry, and a
+            // compaction keeps both but serves new files.
+            if *prev.dataset.meta() == meta {
                 self.metrics.reload("unchanged");
                 tracing::info!(trigger = trigger.as_str(), content_id = %meta.content_id, "data set unchanged");
                 return Ok(ReloadOutcome::Unchanged {
