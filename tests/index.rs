@@ -81,3 +81,82 @@ fn an_index_is_built_queried_inspected_and_verified() {
     ])
     .expect_code(2);
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_sltd_quietly_with_status_141() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    // `sltd gen ... | head -1`: the reader closes the pipe after one line.
+    let mut child = programs()
+        .sltd
+        .command(["gen", "--records", "500000", "--output", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("issuing_country,"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(stderr.is_empty(), "nothing to report: {stderr}");
+}
+
+#[test]
+fn output_through_a_symbolic_link_or_into_a_fifo_keeps_the_path_what_it_was() {
+    use std::os::unix::fs::FileTypeExt;
+    let sltd = &programs().sltd;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("export.csv");
+    sltd.run(["gen", "--records", "100", "--output", arg(&csv)])
+        .success();
+
+    // A link: its target is replaced, the link stays a link.
+    let target = dir.path().join("target.idx");
+    let link = dir.path().join("current.idx");
+    std::fs::write(&target, b"old").unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    sltd.run([
+        "index",
+        "build",
+        "--input",
+        arg(&csv),
+        "--output",
+        arg(&link),
+        "--quiet",
+    ])
+    .success();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    sltd.run(["index", "verify", arg(&target)]).success();
+
+    // A FIFO (as /dev/stdout or a process substitution would be): written
+    // into, not replaced by a regular file.
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(&fifo).unwrap())
+    };
+    sltd.run(["gen", "--records", "100", "--output", arg(&fifo)])
+        .success();
+    let bytes = reader.join().unwrap();
+    assert_eq!(bytes, std::fs::read(&csv).unwrap());
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+}

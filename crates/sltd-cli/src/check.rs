@@ -2,6 +2,7 @@
 //! or MRZ, or a whole CSV file as batches. Exit status like `sltd index
 //! query`: 0 hit, 1 no hit, 2 error, 3 no hit but possible matches.
 
+use sltd_log::outln;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
@@ -154,7 +155,7 @@ async fn run_async(args: CheckArgs) -> anyhow::Result<u8> {
         Ok(r) => r.into_inner(),
         Err(status) => {
             if args.json {
-                println!("{}", error_json(&status));
+                outln!("{}", error_json(&status));
             } else {
                 eprintln!("sltd: {}", status_text(&status));
             }

@@ -4,6 +4,7 @@
 //! The format lives in `sltd_feed` and the publisher in `sltd_publisher`;
 //! this module only wires them to files and flags.
 
+use sltd_log::outln;
 use std::fs::File;
 use std::io::{BufReader, IsTerminal};
 use std::net::TcpListener;
@@ -245,12 +246,12 @@ pub(crate) fn run(cmd: FeedCommand) -> anyhow::Result<u8> {
             write_secret_key(&output, &k)
                 .with_context(|| format!("writing {} (it must not exist yet)", output.display()))?;
             std::fs::write(&pub_path, k.public().to_file_bytes())?;
-            println!("key id {}", k.keyid());
-            println!(
+            outln!("key id {}", k.keyid());
+            outln!(
                 "secret key: {} (mode 0600; keep it offline)",
                 output.display()
             );
-            println!("public key: {}", pub_path.display());
+            outln!("public key: {}", pub_path.display());
             Ok(0)
         }
         FeedCommand::Init(a) => {
@@ -295,7 +296,7 @@ pub(crate) fn run(cmd: FeedCommand) -> anyhow::Result<u8> {
             std::fs::create_dir_all(&a.dir)?;
             let p = Publisher::init(&a.dir, &opts, &signers)?;
             let r = p.root();
-            println!(
+            outln!(
                 "created feed {:?} in {}: root version 1, root keys {} of {} (offline: keep them off this machine), online keys {} of {}",
                 r.feed,
                 a.dir.display(),
@@ -304,7 +305,7 @@ pub(crate) fn run(cmd: FeedCommand) -> anyhow::Result<u8> {
                 r.online_keys.threshold,
                 r.online_keys.keys.len(),
             );
-            println!(
+            outln!(
                 "clients pin {}",
                 a.dir.join(sltd_feed::layout::root_path(1)).display()
             );
@@ -317,7 +318,7 @@ pub(crate) fn run(cmd: FeedCommand) -> anyhow::Result<u8> {
             let mut p = Publisher::open(&dir)?;
             p.refresh(&signers, now_unix())?;
             let c = p.checkpoint();
-            println!(
+            outln!(
                 "checkpoint sequence {} re-signed; expires {}",
                 c.sequence,
                 format_unix(c.expires_at)
@@ -356,7 +357,7 @@ pub(crate) fn run(cmd: FeedCommand) -> anyhow::Result<u8> {
             };
             let mut p = Publisher::open(&a.dir)?;
             let r = p.rotate_root(&opts, &signers)?;
-            println!(
+            outln!(
                 "root version {} written: root keys {} of {}, online keys {} of {}",
                 r.version,
                 r.root_keys.threshold,
@@ -365,7 +366,7 @@ pub(crate) fn run(cmd: FeedCommand) -> anyhow::Result<u8> {
                 r.online_keys.keys.len(),
             );
             let c = p.checkpoint();
-            println!(
+            outln!(
                 "checkpoint sequence {} re-signed under root version {} with the new online key(s); expires {}",
                 c.sequence,
                 c.root_version,
@@ -386,7 +387,7 @@ pub(crate) fn run(cmd: FeedCommand) -> anyhow::Result<u8> {
             )?;
             // The first line on stdout is the URL, so scripts and tests can
             // listen on port 0 and read where the server ended up.
-            println!("{}", server.url());
+            outln!("{}", server.url());
             eprintln!("serving {} (Ctrl-C to stop)", a.dir.display());
             loop {
                 std::thread::park();
@@ -463,9 +464,9 @@ fn publish(a: PublishArgs) -> anyhow::Result<u8> {
     };
     let r = p.publish(records, &signers, opts)?;
     if r.unchanged {
-        println!("sequence {}: no change; checkpoint refreshed", r.sequence);
+        outln!("sequence {}: no change; checkpoint refreshed", r.sequence);
     } else {
-        println!(
+        outln!(
             "sequence {}: {} upsert(s), {} delete(s), delta {} bytes, {} records, state root {}",
             r.sequence,
             r.upserts,
@@ -476,10 +477,10 @@ fn publish(a: PublishArgs) -> anyhow::Result<u8> {
         );
     }
     if let Some(s) = r.snapshot {
-        println!("snapshot at sequence {s}: {} bytes", r.snapshot_bytes);
+        outln!("snapshot at sequence {s}: {} bytes", r.snapshot_bytes);
     }
     if bad > 0 {
-        println!("{bad} bad row(s) skipped");
+        outln!("{bad} bad row(s) skipped");
     }
     Ok(0)
 }

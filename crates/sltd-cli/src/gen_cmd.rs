@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use sltd_export::ExportWriter;
+use sltd_export::{ExportWriter, WriteError};
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
@@ -43,24 +43,10 @@ pub(crate) fn run(args: GenArgs) -> anyhow::Result<u8> {
         out.flush()?;
         return Ok(0);
     }
-    let dir = match args.output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".sltd-gen-");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
-    }
-    let tmp = builder
-        .tempfile_in(&dir)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    write_all(&args, tmp.as_file(), bar.as_ref())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(&args.output)
-        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    sltd_index::write_atomically_with(&args.output, |w| {
+        write_all(&args, w, bar.as_ref()).map(drop)
+    })
+    .with_context(|| format!("cannot write {}", args.output.display()))?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -73,17 +59,23 @@ pub(crate) fn run(args: GenArgs) -> anyhow::Result<u8> {
 }
 
 fn write_all<W: Write>(args: &GenArgs, out: W, bar: Option<&ProgressBar>) -> anyhow::Result<W> {
-    let mut w = ExportWriter::new(BufWriter::with_capacity(1 << 20, out))?;
+    let mut w = ExportWriter::new(BufWriter::with_capacity(1 << 20, out)).map_err(export_error)?;
     for (i, record) in sltd_export::generate::generate(args.records, args.seed).enumerate() {
-        w.write(&record)?;
+        w.write(&record).map_err(export_error)?;
         if let Some(b) = bar
             && i % 65_536 == 0
         {
             b.set_position(i as u64);
         }
     }
-    let buffered = w.finish()?;
-    buffered
-        .into_inner()
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {}", args.output.display(), e.error()))
+    let buffered = w.finish().map_err(export_error)?;
+    Ok(buffered.into_inner().map_err(|e| e.into_error())?)
+}
+
+/// A write error as itself, so that a closed standard output is seen as one.
+fn export_error(e: WriteError) -> anyhow::Error {
+    match e {
+        WriteError::Io(io) => io.into(),
+        other => other.into(),
+    }
 }

@@ -1,5 +1,6 @@
 //! `sltd index ...`: build, query, inspect and verify index files.
 
+use sltd_log::outln;
 use std::fs::File;
 use std::io::{self, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -654,21 +655,23 @@ fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
             "spilling_buckets": spilling,
             "max_probe": h.max_probe,
         });
-        println!("{v}");
+        outln!("{v}");
         return Ok(0);
     }
-    println!("file            {}", args.file.display());
-    println!(
+    outln!("file            {}", args.file.display());
+    outln!(
         "format          sltd index {}.{} ({:?})",
-        h.version_major, h.version_minor, h.kind
+        h.version_major,
+        h.version_minor,
+        h.kind
     );
-    println!("records         {}", h.record_count);
-    println!("duplicates      {} dropped at build", h.duplicates_dropped);
-    println!("created         {}", sltd_feed::format_unix(h.created_at));
-    println!("content id      {}", h.content_id_hex());
-    println!("feed sequence   {}", h.feed_sequence);
-    println!("state root      {}", h.state_root_hex());
-    println!(
+    outln!("records         {}", h.record_count);
+    outln!("duplicates      {} dropped at build", h.duplicates_dropped);
+    outln!("created         {}", sltd_feed::format_unix(h.created_at));
+    outln!("content id      {}", h.content_id_hex());
+    outln!("feed sequence   {}", h.feed_sequence);
+    outln!("state root      {}", h.state_root_hex());
+    outln!(
         "size            {} bytes: header 256, table {}, records {}, states {}, filter {}, sums {}",
         file_len,
         h.table_len,
@@ -677,19 +680,19 @@ fn inspect(args: InspectArgs) -> anyhow::Result<u8> {
         h.filter_len,
         file_len - h.sums_offset()
     );
-    println!(
+    outln!(
         "bytes/record    {:.2} all-in (table {:.2}, records {:.2})",
         file_len as f64 / n,
         h.table_len as f64 / n,
         h.records_len as f64 / n
     );
-    println!(
+    outln!(
         "buckets         {} ({} home), load factor {:.3}",
         h.bucket_count,
         h.home_bucket_count,
         h.load_factor()
     );
-    println!(
+    outln!(
         "spilling        {} buckets ({:.3}%), max probe {}",
         spilling,
         100.0 * spilling as f64 / h.bucket_count.max(1) as f64,
@@ -708,7 +711,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     });
     match result {
         Ok(n) => {
-            println!(
+            outln!(
                 "{}: intact ({n} records, checked in {:.1?})",
                 args.file.display(),
                 started.elapsed()

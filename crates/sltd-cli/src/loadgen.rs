@@ -12,6 +12,7 @@
 //! was measured. `--tcp-pingpong` measures the loopback transport floor
 //! instead.
 
+use sltd_log::outln;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -731,50 +732,56 @@ fn report(
         m.extend(t.summary(measured));
     }
     if args.json {
-        println!("{v}");
+        outln!("{v}");
     } else {
         let target = match (args.rate, concurrency) {
             (Some(r), _) => format!("open loop at {r} req/s"),
             (None, Some(c)) => format!("closed loop, concurrency {c}"),
             _ => String::new(),
         };
-        println!("sltd loadgen: {mode}, {target}, {secs:.3} s measured");
-        println!(
+        outln!("sltd loadgen: {mode}, {target}, {secs:.3} s measured");
+        outln!(
             "  requests {}  keys {}  errors {}  mismatches {}  retries {retries}",
             t.requests(),
             t.keys(),
             t.errors(),
             t.mismatches()
         );
-        println!(
+        outln!(
             "  throughput {:.0} req/s, {:.0} keys/s",
             v["throughput_rps"].as_f64().unwrap_or_default(),
             v["keys_per_s"].as_f64().unwrap_or_default()
         );
         let l = t.latency();
-        println!(
+        outln!(
             "  latency us: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  mean {:.1}",
-            l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us, l.mean_us
+            l.p50_us,
+            l.p90_us,
+            l.p99_us,
+            l.p999_us,
+            l.max_us,
+            l.mean_us
         );
         if let Some(s) = t.service() {
-            println!(
+            outln!(
                 "  from the actual send (excludes the load generator's own lateness): p50 {}  p99 {}  p99.9 {}",
-                s.p50_us, s.p99_us, s.p999_us
+                s.p50_us,
+                s.p99_us,
+                s.p999_us
             );
         }
         if let Some(c) = cpu.client.and_then(per_second) {
-            print!("  CPU: load generator {c:.2} cores");
-            if let Some(sv) = cpu.server {
-                print!(
+            let daemon = cpu.server.map_or(String::new(), |sv| {
+                format!(
                     ", daemon {:.2} cores ({:.1} us per document)",
                     per_second(sv).unwrap_or_default(),
                     sv * 1e6 / t.keys().max(1) as f64
-                );
-            }
-            println!();
+                )
+            });
+            outln!("  CPU: load generator {c:.2} cores{daemon}");
         }
         if let Some(e) = t.first_error() {
-            println!("  first error: {e}");
+            outln!("  first error: {e}");
         }
     }
     Ok(if t.passed() { 0 } else { EXIT_ERROR })

@@ -84,6 +84,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        Err(err) if sltd_log::ends_on_closed_stdout(err.as_ref()) => {
+            ExitCode::from(sltd_log::EXIT_STDOUT_CLOSED)
+        }
         Err(err) => {
             sltd_log::report("sltd", err.as_ref());
             ExitCode::from(EXIT_ERROR)

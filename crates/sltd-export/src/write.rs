@@ -49,7 +49,15 @@ impl From<io::Error> for WriteError {
 
 impl From<csv::Error> for WriteError {
     fn from(e: csv::Error) -> Self {
-        WriteError::Io(e.into())
+        // The stream's own error, its kind intact (a reader that went away
+        // is `BrokenPipe`, not "other").
+        if !e.is_io_error() {
+            return WriteError::Io(e.into());
+        }
+        match e.into_kind() {
+            csv::ErrorKind::Io(io) => WriteError::Io(io),
+            other => WriteError::Io(io::Error::other(format!("{other:?}"))),
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 //! numbers the layout hands it as it places each entry (so the arena, read
 //! in hash order, is read once). The bytes do not depend on it.
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::Path;
 
 use sltd_model::{DocumentNumber, Record};
@@ -597,14 +597,37 @@ pub fn is_leftover_temporary(file_name: &str) -> bool {
 }
 
 /// Replaces `path` with `bytes` so that a reader sees the old file or the new
-/// one, never a mix, even after a crash: write a temporary file in the same
-/// directory, fsync it, rename it over `path`, then fsync the directory.
+/// one, never a mix, even after a crash; see [`write_atomically_with`].
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
-    let io = |source| IndexError::Io {
+    write_atomically_with(path, |w| w.write_all(bytes)).map_err(|source| IndexError::Io {
         path: path.to_path_buf(),
         source,
+    })
+}
+
+/// Writes a file with `write` so that a reader sees the old file or the new
+/// one, never a mix, even after a crash: write a temporary file in the same
+/// directory, fsync it, rename it over `path`, then fsync the directory.
+///
+/// A symbolic link is followed: its target is replaced and the link kept.
+/// A path that exists and is not a regular file (`/dev/null`,
+/// `/dev/stdout`, a FIFO) has nothing to replace and is written into, as a
+/// shell redirection would; a directory is refused by the open.
+pub fn write_atomically_with<E: From<io::Error>>(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+) -> Result<(), E> {
+    let target = match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+            write(&mut f)?;
+            return Ok(f.flush()?);
+        }
+        Ok(_) => std::fs::canonicalize(path)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => path.to_path_buf(),
+        Err(e) => return Err(e.into()),
     };
-    let dir = match path.parent() {
+    let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
@@ -616,12 +639,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IndexError> {
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o644));
     }
-    let mut tmp = builder.tempfile_in(dir).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io)?;
+    let mut tmp = builder.tempfile_in(dir)?;
+    write(tmp.as_file_mut())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(&target).map_err(|e| e.error)?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all())?;
     Ok(())
 }

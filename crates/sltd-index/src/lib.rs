@@ -24,6 +24,7 @@ mod reader;
 
 pub use builder::{
     BuildOptions, BuildStats, BuiltIndex, IndexBuilder, is_leftover_temporary, write_atomically,
+    write_atomically_with,
 };
 pub use confusable::{ConfusableFilter, FilterProbe};
 pub use error::IndexError;

@@ -6,7 +6,11 @@
 //! - colour only when standard error is a terminal and `NO_COLOR` is unset:
 //!   the journal and a redirected file get plain text;
 //! - an error is reported once, as one line with its whole cause chain
-//!   ([`chain`]), in the log format in use ([`report`]).
+//!   ([`chain`]), in the log format in use ([`report`]);
+//! - results go to standard output through [`outln!`]; when its reader goes
+//!   away (`sltd ... | head`), the program ends quietly with status 141, as
+//!   a program stopped by `SIGPIPE` would, never with a panic
+//!   ([`ends_on_closed_stdout`], [`EXIT_STDOUT_CLOSED`]).
 
 #![forbid(unsafe_code)]
 
@@ -156,6 +160,62 @@ pub fn report_line(program: &str, what: &str, text: &str) {
     }
 }
 
+/// The exit status of a program whose standard output was closed by its
+/// reader: 128 + `SIGPIPE`, what a shell reports for a program that signal
+/// stopped. Not 0: an exit status that carries an answer (a hit, a no hit)
+/// must not be given when the answer could not be written.
+pub const EXIT_STDOUT_CLOSED: u8 = 141;
+
+/// Writes one line of results to standard output. See [`outln!`].
+pub fn out_line(args: fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        drop(out);
+        stdout_failed(&e);
+    }
+}
+
+/// Ends the program for an error writing standard output: quietly with
+/// [`EXIT_STDOUT_CLOSED`] when the reader has gone, otherwise with a report
+/// and status 2.
+fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(i32::from(EXIT_STDOUT_CLOSED));
+    }
+    let program = INSTALLED.get().map_or("sltd", |i| i.program);
+    report_line(
+        program,
+        "error",
+        &format!("cannot write to standard output: {e}"),
+    );
+    std::process::exit(2);
+}
+
+/// Whether an error that ends a program is its standard output closed by
+/// the reader: the program then ends with [`EXIT_STDOUT_CLOSED`] and no
+/// report. Only the error itself is looked at, not its causes: a broken
+/// pipe deep in a cause chain is a connection to a server that failed, and
+/// that is reported.
+pub fn ends_on_closed_stdout(err: &(dyn Error + 'static)) -> bool {
+    err.downcast_ref::<std::io::Error>()
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// `println!` for results: one line on standard output; a reader that has
+/// gone away ends the program quietly with [`EXIT_STDOUT_CLOSED`] instead
+/// of a panic, any other write error ends it with a report.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::out_line(::std::format_args!($($arg)*))
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +243,28 @@ mod tests {
             l = Layer(t, Some(Box::new(l)));
         }
         l
+    }
+
+    #[test]
+    fn only_a_closed_stdout_itself_ends_quietly() {
+        let closed = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert!(ends_on_closed_stdout(&closed));
+        let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert!(!ends_on_closed_stdout(&other));
+        // A broken connection under a server error is reported, not hidden.
+        #[derive(Debug)]
+        struct Upstream(std::io::Error);
+        impl fmt::Display for Upstream {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("cannot reach the server")
+            }
+        }
+        impl Error for Upstream {
+            fn source(&self) -> Option<&(dyn Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        assert!(!ends_on_closed_stdout(&Upstream(closed)));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+use sltd_log::outln;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -333,7 +334,7 @@ fn check_config(settings: &Settings) -> anyhow::Result<()> {
         match source.load() {
             Ok(ds) => {
                 let m = ds.meta();
-                println!(
+                outln!(
                     "{}: {} records, content id {}, sequence {}",
                     source.describe(),
                     m.record_count,
@@ -345,7 +346,7 @@ fn check_config(settings: &Settings) -> anyhow::Result<()> {
             // configuration error: the daemon starts NOT_SERVING and loads
             // the data once a sync installs it. Failing here (status 64)
             // would keep the unit from ever starting again.
-            Err(e) if key == "data_dir" => println!(
+            Err(e) if key == "data_dir" => outln!(
                 "warning: {}: {}; sltdd will start NOT_SERVING and load the data once \
                  `sltd-sync run` installs a generation",
                 source.describe(),
@@ -354,7 +355,7 @@ fn check_config(settings: &Settings) -> anyhow::Result<()> {
             Err(e) => return Err(as_config_error(key, &e)),
         }
     }
-    println!(
+    outln!(
         "configuration ok: gRPC on {}, admin on {}{}",
         settings.listen,
         settings.admin_listen,
@@ -471,7 +472,7 @@ fn print_demo_help(daemon: &Daemon, rows: u64, grpc: SocketAddr, admin: SocketAd
          \nAdmin: curl http://{admin}/status   curl http://{admin}/metrics\n\
          Hits are audited as JSON lines on standard output. Stop with Ctrl-C.\n"
     );
-    println!("{s}");
+    outln!("{s}");
 }
 
 /// Resolves on the first SIGTERM or SIGINT. A second one during the drain

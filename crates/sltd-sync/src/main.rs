@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+use sltd_log::outln;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -457,8 +458,8 @@ fn log_outcome(result: &Result<SyncReport, SyncError>) {
 /// or the failure once on standard error.
 fn print_outcome(result: &Result<SyncReport, SyncError>, json: bool) -> anyhow::Result<()> {
     match result {
-        Ok(r) if json => println!("{}", serde_json::to_string(r)?),
-        Ok(r) => println!("{}", report_text(r)),
+        Ok(r) if json => outln!("{}", serde_json::to_string(r)?),
+        Ok(r) => outln!("{}", report_text(r)),
         Err(e) => {
             let (what, text) = failure(e);
             sltd_log::report_line("sltd-sync", what, &text);
@@ -559,30 +560,30 @@ fn status(s: &Settings) -> anyhow::Result<u8> {
             "last_error_at": t(st.last_error_at),
             "consecutive_failures": st.consecutive_failures,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         match &g {
             Some(g) => {
-                println!("feed:          {}", printable(&g.feed, MAX_LOGGED_TEXT));
-                println!("sequence:      {}", g.sequence);
-                println!("state root:    {}", g.state_root_hex());
-                println!("records:       {}", g.record_count);
-                println!(
+                outln!("feed:          {}", printable(&g.feed, MAX_LOGGED_TEXT));
+                outln!("sequence:      {}", g.sequence);
+                outln!("state root:    {}", g.state_root_hex());
+                outln!("records:       {}", g.record_count);
+                outln!(
                     "as of:         {} ({} ago)",
                     format_unix(g.as_of),
                     humantime::format_duration(Duration::from_secs(g.age(now).max(0) as u64))
                 );
-                println!("expires:       {}", format_unix(g.expires_at));
-                println!(
+                outln!("expires:       {}", format_unix(g.expires_at));
+                outln!(
                     "freshness:     {} (stale after {})",
                     g.freshness(now, &policy),
                     humantime::format_duration(policy.stale_after)
                 );
-                println!("generation:    {} ({} segment(s))", g.id, g.segments.len());
+                outln!("generation:    {} ({} segment(s))", g.id, g.segments.len());
             }
-            None => println!("nothing installed yet"),
+            None => outln!("nothing installed yet"),
         }
-        println!(
+        outln!(
             "last success:  {}",
             t(st.last_success).unwrap_or_else(|| "never".into())
         );
@@ -592,16 +593,16 @@ fn status(s: &Settings) -> anyhow::Result<u8> {
             .as_deref()
             .map(|e| printable(e, MAX_LOGGED_TEXT));
         match (last_error, st.consecutive_failures) {
-            (Some(e), n) if n > 0 => println!(
+            (Some(e), n) if n > 0 => outln!(
                 "last error:    {} ({} failure(s) in a row): {e}",
                 t(st.last_error_at).unwrap_or_default(),
                 n
             ),
-            (Some(e), _) => println!(
+            (Some(e), _) => outln!(
                 "last error:    {} (since recovered): {e}",
                 t(st.last_error_at).unwrap_or_default()
             ),
-            (None, _) => println!("last error:    none"),
+            (None, _) => outln!("last error:    none"),
         }
     }
     Ok(match fresh {
@@ -638,12 +639,12 @@ fn real_main(s: Settings) -> anyhow::Result<u8> {
                 .lock()
                 .and_then(|_lock| data.compact_current(&opener, now_unix()));
             match result {
-                Ok(g) if s.cli.json => println!(
+                Ok(g) if s.cli.json => outln!(
                     "{}",
                     serde_json::json!({"compacted": g.is_some(), "generation": g.map(|g| g.id.to_string())})
                 ),
-                Ok(Some(g)) => println!("compacted into generation {}", g.id),
-                Ok(None) => println!("nothing to compact"),
+                Ok(Some(g)) => outln!("compacted into generation {}", g.id),
+                Ok(None) => outln!("nothing to compact"),
                 Err(e) => {
                     sltd_log::report("sltd-sync", &e);
                     return Ok(exit_for_data_dir(&e));
@@ -658,7 +659,7 @@ fn real_main(s: Settings) -> anyhow::Result<u8> {
                 .context("the pinned root")?;
             let dir = s.data_dir()?;
             if s.cli.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({
                         "feed": feed,
@@ -675,7 +676,7 @@ fn real_main(s: Settings) -> anyhow::Result<u8> {
                     })
                 );
             } else {
-                println!(
+                outln!(
                     "feed {feed}: pinned root {:?} version {} (root keys {} of {}, online keys {} of {}, checkpoints valid at most {}); data directory {}",
                     root.feed,
                     root.version,
@@ -694,13 +695,14 @@ fn real_main(s: Settings) -> anyhow::Result<u8> {
         Command::Rollback => {
             let data = DataDir::open(&s.data_dir()?)?;
             match data.lock().and_then(|_lock| data.rollback()) {
-                Ok(g) if s.cli.json => println!(
+                Ok(g) if s.cli.json => outln!(
                     "{}",
                     serde_json::json!({"generation": g.id.to_string(), "sequence": g.sequence})
                 ),
-                Ok(g) => println!(
+                Ok(g) => outln!(
                     "CURRENT now names generation {} (sequence {})",
-                    g.id, g.sequence
+                    g.id,
+                    g.sequence
                 ),
                 Err(e) => {
                     sltd_log::report("sltd-sync", &e);
