@@ -2,9 +2,10 @@
 //!
 //! Binaries are found where cargo put them for the running test: the test
 //! executable lives in `target/<profile>/deps`, the binaries one level up
-//! (the way ripgrep's tests find `rg`). When a binary is missing because
-//! only a test package was built (`cargo test -p sltd-tests`), it is built
-//! once with the cargo that builds the tests.
+//! (the way ripgrep's tests find `rg`). When a binary is missing, or older
+//! than a source of the workspace, because only a test package was built
+//! (`cargo test -p sltd-tests`), it is built once with the cargo that builds
+//! the tests: a test never runs a program built from other sources.
 //!
 //! Every run captures its output, so a failed assertion shows what the
 //! program said; a program left running is killed when its handle drops.
@@ -39,11 +40,47 @@ fn bin_dir() -> PathBuf {
     dir
 }
 
+/// Whether a source the programs are built from (`crates/` but for tests
+/// and benchmarks, `proto/`, the workspace's manifest and lock file) was
+/// changed after `binary` was built.
+fn older_than_sources(binary: &Path) -> bool {
+    let Ok(built) = binary.metadata().and_then(|m| m.modified()) else {
+        return true;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let newer = |p: &Path| {
+        p.metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t > built)
+    };
+    fn walk(dir: &Path, newer: &dyn Fn(&Path) -> bool) -> bool {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return false;
+        };
+        entries.flatten().any(|e| {
+            let p = e.path();
+            match e.file_type() {
+                // What the programs are not built from: tests, benchmarks.
+                Ok(t) if t.is_dir() => {
+                    !matches!(e.file_name().to_str(), Some("target" | "tests" | "benches"))
+                        && walk(&p, newer)
+                }
+                Ok(_) => newer(&p),
+                Err(_) => false,
+            }
+        })
+    }
+    newer(&root.join("Cargo.toml"))
+        || newer(&root.join("Cargo.lock"))
+        || walk(&root.join("crates"), &newer)
+        || walk(&root.join("proto"), &newer)
+}
+
 /// Builds `name` into `path`'s directory, once per test process.
 fn build(name: &str, path: &Path) {
     static BUILDING: Mutex<()> = Mutex::new(());
     let _one_at_a_time = BUILDING.lock().unwrap_or_else(|p| p.into_inner());
-    if path.is_file() {
+    if path.is_file() && !older_than_sources(path) {
         return;
     }
     let package = PACKAGES
@@ -93,7 +130,7 @@ impl Program {
     /// first if it is missing.
     pub fn find(name: &str) -> Self {
         let path = bin_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-        if !path.is_file() {
+        if !path.is_file() || older_than_sources(&path) {
             build(name, &path);
         }
         Self { path }
