@@ -467,9 +467,7 @@ fn write_dataset(out: &mut impl Write, ds: &pb::DatasetInfo) -> io::Result<()> {
         ds.record_count,
         ds.as_of.map(|t| format_unix(t.seconds)).unwrap_or_default(),
         freshness_name(ds.freshness),
-        humantime::format_duration(std::time::Duration::from_secs(
-            ds.age_seconds.max(0).unsigned_abs()
-        ))
+        sltd_model::format_span(ds.age_seconds)
     )
 }
 

@@ -248,7 +248,7 @@ pub(crate) fn run(cmd: FeedCommand) -> anyhow::Result<u8> {
             std::fs::write(&pub_path, k.public().to_file_bytes())?;
             outln!("key id {}", k.keyid());
             outln!(
-                "secret key: {} (mode 0600; keep it offline)",
+                "secret key: {} (mode 0600; keep it secret; a root key belongs offline)",
                 output.display()
             );
             outln!("public key: {}", pub_path.display());

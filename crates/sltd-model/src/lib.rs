@@ -16,6 +16,7 @@ mod query;
 mod record;
 pub mod state_codes;
 mod text;
+pub mod time;
 
 pub use error::ModelError;
 pub use key::{
@@ -25,3 +26,4 @@ pub use key::{
 pub use query::Query;
 pub use record::{Date, MAX_REFERENCE_LEN, Record, Reference, Status};
 pub use text::{MAX_LOGGED_TEXT, printable};
+pub use time::{format_span, format_unix, now_unix};

@@ -7,8 +7,8 @@
 
 use std::fmt::Write as _;
 
-use sltd_feed::format_unix;
 use sltd_feed::freshness::Freshness;
+use sltd_feed::{format_span, format_unix};
 
 use crate::Daemon;
 use crate::recent::{RpcLatency, Window};
@@ -27,26 +27,6 @@ fn esc(text: &str) -> String {
         }
     }
     out
-}
-
-/// A span of time for people, to the two largest units: `2 d 3 h`,
-/// `3 h 12 min`, `45 s`.
-fn span(secs: i64) -> String {
-    let s = secs.max(0);
-    let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
-    let two = |a: i64, ua: &str, b: i64, ub: &str| {
-        if b == 0 {
-            format!("{a} {ua}")
-        } else {
-            format!("{a} {ua} {b} {ub}")
-        }
-    };
-    match (d, h, m) {
-        (0, 0, 0) => format!("{sec} s"),
-        (0, 0, _) => two(m, "min", sec, "s"),
-        (0, _, _) => two(h, "h", m, "min"),
-        _ => two(d, "d", h, "h"),
-    }
 }
 
 /// Seconds as milliseconds, with the precision a latency needs.
@@ -103,7 +83,7 @@ pub(crate) fn render(daemon: &Daemon, now: i64) -> String {
          <title>sltdd: {badge}</title><style>{STYLE}</style></head><body>\
          <h1>sltdd {}</h1><div class=\"sub\">up {} &middot; {} &middot; page generated {}</div>",
         esc(env!("CARGO_PKG_VERSION")),
-        span(daemon.uptime().as_secs() as i64),
+        format_span(daemon.uptime().as_secs() as i64),
         if daemon.is_serving() {
             "answering checks"
         } else {
@@ -125,8 +105,8 @@ pub(crate) fn render(daemon: &Daemon, now: i64) -> String {
                 "Age",
                 &format!(
                     "<span id=\"age\">{}</span> (stale after {})",
-                    esc(&span(m.age_seconds(now))),
-                    esc(&span(policy.stale_after.as_secs() as i64))
+                    esc(&format_span(m.age_seconds(now))),
+                    esc(&format_span(policy.stale_after.as_secs() as i64))
                 ),
             );
             row(&mut out, "As of", &esc(&format_unix(m.as_of)));
@@ -176,7 +156,13 @@ pub(crate) fn render(daemon: &Daemon, now: i64) -> String {
             let when = |t: Option<i64>| {
                 t.map_or_else(
                     || "never".to_string(),
-                    |t| format!("{} ({} ago)", esc(&format_unix(t)), esc(&span(now - t))),
+                    |t| {
+                        format!(
+                            "{} ({} ago)",
+                            esc(&format_unix(t)),
+                            esc(&format_span(now - t))
+                        )
+                    },
                 )
             };
             let result = match (&s.last_error, s.consecutive_failures) {
@@ -225,7 +211,7 @@ fn write_window(out: &mut String, w: &Window, now: i64) {
         if secs >= crate::recent::WINDOW_SECS - 60 {
             "Last hour".to_string()
         } else {
-            format!("Since start ({})", span(secs))
+            format!("Since start ({})", format_span(secs))
         }
     );
     row(
@@ -278,12 +264,6 @@ mod tests {
 
     #[test]
     fn spans_and_latencies_read_well() {
-        assert_eq!(span(45), "45 s");
-        assert_eq!(span(125), "2 min 5 s");
-        assert_eq!(span(3 * 3600 + 12 * 60 + 7), "3 h 12 min");
-        assert_eq!(span(2 * 86_400 + 3600), "2 d 1 h");
-        assert_eq!(span(2 * 86_400), "2 d");
-        assert_eq!(span(-5), "0 s");
         assert_eq!(ms(0.000_123), "0.123 ms");
         assert_eq!(ms(0.0123), "12.3 ms");
         assert_eq!(ms(0.5), "500 ms");

@@ -571,13 +571,15 @@ fn status(s: &Settings) -> anyhow::Result<u8> {
                 outln!(
                     "as of:         {} ({} ago)",
                     format_unix(g.as_of),
-                    humantime::format_duration(Duration::from_secs(g.age(now).max(0) as u64))
+                    sltd_model::format_span(g.age(now))
                 );
                 outln!("expires:       {}", format_unix(g.expires_at));
                 outln!(
                     "freshness:     {} (stale after {})",
                     g.freshness(now, &policy),
-                    humantime::format_duration(policy.stale_after)
+                    sltd_model::format_span(
+                        i64::try_from(policy.stale_after.as_secs()).unwrap_or(i64::MAX)
+                    )
                 );
                 outln!("generation:    {} ({} segment(s))", g.id, g.segments.len());
             }
@@ -684,9 +686,7 @@ fn real_main(s: Settings) -> anyhow::Result<u8> {
                     root.root_keys.keys.len(),
                     root.online_keys.threshold,
                     root.online_keys.keys.len(),
-                    humantime::format_duration(std::time::Duration::from_secs(
-                        root.max_checkpoint_validity.max(0) as u64
-                    )),
+                    sltd_model::format_span(root.max_checkpoint_validity),
                     dir.display()
                 );
             }
