@@ -4,8 +4,9 @@
 //! `sltd loadgen` through it while the replicas are restarted one at a
 //! time, switched to a new generation and killed. The script's own verdict
 //! and its per-phase figures are both checked: a rolling restart and a new
-//! generation fail no check, and with the shipped retry policy neither
-//! does a SIGKILL.
+//! generation fail no check, and with the shipped retry policy a SIGKILL
+//! leaves no UNAVAILABLE failure (a check whose answer was already under
+//! way when the replica died is committed: no gRPC client retries it).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -89,8 +90,10 @@ fn replicas_behind_haproxy_restart_update_and_die_under_load() {
             .unwrap_or_else(|| panic!("no {phase} in {summary}"));
         assert!(f["requests"] >= 200, "{phase}: {summary}");
         assert_eq!(f["mismatches"], 0, "{phase}: {summary}");
-        if phase != "sigkill-plain" {
-            assert_eq!(f["errors"], 0, "{phase}: {summary}\n{}", show());
+        match phase {
+            "sigkill-plain" => {}
+            "sigkill-retry" => assert_eq!(f["unavailable"], 0, "{phase}: {summary}\n{}", show()),
+            _ => assert_eq!(f["errors"], 0, "{phase}: {summary}\n{}", show()),
         }
     }
 }

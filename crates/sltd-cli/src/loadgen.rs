@@ -26,8 +26,10 @@ use prost::Message;
 use prost::bytes::BufMut;
 use serde_json::{Value, json};
 use sltd_load::{
-    Answer, KeyStream, KeyStreamOptions, OpenLoop, Outcome, Query, Schedule, Stop, Tally, Window,
+    Answer, Failure, KeyStream, KeyStreamOptions, OpenLoop, Outcome, Query, Schedule, Stop, Tally,
+    Window,
 };
+use sltd_proto::status::code_name;
 use sltd_proto::v1 as pb;
 use sltd_proto::v1::check_request::Query as PbQuery;
 use tonic::client::Grpc;
@@ -286,12 +288,18 @@ fn codec<M>() -> PreEncoded<M> {
     PreEncoded(std::marker::PhantomData)
 }
 
-fn status_text(e: &tonic::Status) -> String {
-    format!("{:?}: {}", e.code(), crate::client::status_text(e))
+/// A failed call as the report counts it: under its status code's name.
+fn failure(e: &tonic::Status) -> Failure {
+    let code = code_name(e.code());
+    Failure::new(code, format!("{code}: {}", crate::client::status_text(e)))
 }
 
-async fn ready(grpc: &mut Grpc<Channel>) -> Result<(), String> {
-    grpc.ready().await.map_err(|e| format!("connection: {e}"))
+/// Waits until the connection can take a call; a connection that cannot
+/// is UNAVAILABLE, as gRPC clients report it.
+async fn ready(grpc: &mut Grpc<Channel>) -> Result<(), tonic::Status> {
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(format!("connection: {e}")))
 }
 
 /// The measuring window the arguments ask for, starting at `start`.
@@ -395,7 +403,7 @@ impl Calls {
         method: &MethodConfig,
         path: &'static str,
         body: &Bytes,
-    ) -> Result<M, String> {
+    ) -> Result<M, Failure> {
         method
             .call(
                 |timeout| {
@@ -405,9 +413,7 @@ impl Calls {
                         req.set_timeout(t);
                     }
                     async move {
-                        grpc.ready()
-                            .await
-                            .map_err(|e| tonic::Status::unavailable(format!("connection: {e}")))?;
+                        ready(&mut grpc).await?;
                         grpc.unary(req, PathAndQuery::from_static(path), codec())
                             .await
                             .map(tonic::Response::into_inner)
@@ -418,7 +424,7 @@ impl Calls {
                 },
             )
             .await
-            .map_err(|e| status_text(&e))
+            .map_err(|e| failure(&e))
     }
 }
 
@@ -576,8 +582,8 @@ async fn drive_stream(
                         codec::<pb::CheckResponse>(),
                     )
                     .await
-                    .map_err(|e| status_text(&e)),
-                Err(e) => Err(e),
+                    .map_err(|e| failure(&e)),
+                Err(e) => Err(failure(&e)),
             };
             let mut responses = match opened {
                 Ok(r) => r.into_inner(),
@@ -606,7 +612,7 @@ async fn drive_stream(
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        tally.error(status_text(&e));
+                        tally.error(failure(&e));
                         break;
                     }
                 }
@@ -744,7 +750,7 @@ fn report(
             "  requests {}  keys {}  errors {}  mismatches {}  retries {retries}",
             t.requests(),
             t.keys(),
-            t.errors(),
+            t.errors_text(),
             t.mismatches()
         );
         outln!(

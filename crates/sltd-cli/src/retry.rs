@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use rand::Rng;
 use serde::Deserialize;
+use sltd_proto::status::code_by_name;
 use tonic::{Code, Status};
 
 /// gRFC A6 caps the attempts of a call, whatever the file says.
@@ -101,29 +102,8 @@ fn duration(field: &str, text: &str) -> anyhow::Result<Duration> {
 
 /// A status code by its name (`UNAVAILABLE`) or number (14).
 fn status_code(v: &serde_json::Value) -> anyhow::Result<Code> {
-    const NAMES: [(&str, Code); 16] = [
-        ("CANCELLED", Code::Cancelled),
-        ("UNKNOWN", Code::Unknown),
-        ("INVALID_ARGUMENT", Code::InvalidArgument),
-        ("DEADLINE_EXCEEDED", Code::DeadlineExceeded),
-        ("NOT_FOUND", Code::NotFound),
-        ("ALREADY_EXISTS", Code::AlreadyExists),
-        ("PERMISSION_DENIED", Code::PermissionDenied),
-        ("RESOURCE_EXHAUSTED", Code::ResourceExhausted),
-        ("FAILED_PRECONDITION", Code::FailedPrecondition),
-        ("ABORTED", Code::Aborted),
-        ("OUT_OF_RANGE", Code::OutOfRange),
-        ("UNIMPLEMENTED", Code::Unimplemented),
-        ("INTERNAL", Code::Internal),
-        ("UNAVAILABLE", Code::Unavailable),
-        ("DATA_LOSS", Code::DataLoss),
-        ("UNAUTHENTICATED", Code::Unauthenticated),
-    ];
     let code = match v {
-        serde_json::Value::String(s) => NAMES
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case(s))
-            .map(|(_, c)| *c),
+        serde_json::Value::String(s) => code_by_name(s),
         serde_json::Value::Number(n) => n
             .as_i64()
             .and_then(|n| i32::try_from(n).ok())

@@ -1,6 +1,7 @@
 //! `sltd check` and `sltd loadgen` against a daemon started in this test
 //! process on 127.0.0.1:0.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,9 +12,10 @@ use sltd_testkit::process::{Program, Run};
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    csv: std::path::PathBuf,
+    csv: PathBuf,
     server: String,
-    _runtime: tokio::runtime::Runtime,
+    daemon: Arc<Daemon>,
+    runtime: tokio::runtime::Runtime,
 }
 
 /// An index and its CSV export (specimens + 3000 records), served.
@@ -29,32 +31,41 @@ fn fixture_with(config: Config, dir: Option<tempfile::TempDir>) -> Fixture {
     write_export(&csv, &records);
     let index = dir.path().join("index.sltd");
     write_index(&index, &records, now());
+    let f = serve(dir, csv, &index, config);
+    f.runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(30), f.daemon.wait_serving())
+            .await
+            .unwrap();
+    });
+    f
+}
 
+/// A daemon serving `index` (whether it can be loaded or not) on
+/// 127.0.0.1:0; `csv` is the export of what it should serve.
+fn serve(dir: tempfile::TempDir, csv: PathBuf, index: &Path, config: Config) -> Fixture {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let addr = runtime.block_on(async {
+    let (addr, daemon) = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let daemon = Daemon::new(
             config,
-            Arc::new(IndexFileSource::new(&index)),
+            Arc::new(IndexFileSource::new(index)),
             AuditLog::writer(std::io::sink()),
         );
         let d = Arc::clone(&daemon);
         tokio::spawn(sltd_server::run(d, listener, None, std::future::pending()));
-        tokio::time::timeout(Duration::from_secs(30), daemon.wait_serving())
-            .await
-            .unwrap();
-        addr
+        (addr, daemon)
     });
     Fixture {
         _dir: dir,
         csv,
         server: format!("http://{addr}"),
-        _runtime: runtime,
+        daemon,
+        runtime,
     }
 }
 
@@ -306,6 +317,76 @@ fn loadgen_refuses_bad_rows_unless_asked_to_skip_them_and_an_empty_export() {
         assert_eq!(code, 2, "{out}{err}");
         assert!(err.contains("no records to draw queries from"), "{err}");
     }
+}
+
+#[test]
+fn loadgen_counts_failures_by_status_code_and_retries_by_the_service_config() {
+    // A daemon whose index cannot be loaded answers every check
+    // UNAVAILABLE ("no data set is loaded yet").
+    let good = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let f = serve(
+        dir,
+        good.csv.clone(),
+        Path::new("/nonexistent/index.sltd"),
+        Config::default(),
+    );
+    let config =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/cluster/service-config.json");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "loadgen",
+            "--server",
+            &f.server,
+            "--keys",
+            f.csv.to_str().unwrap(),
+            "--duration",
+            "0.3",
+            "--warmup",
+            "0",
+            "--concurrency",
+            "2",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let (code, out, err) = sltd(&args);
+        assert_eq!(code, 2, "a run with failed checks fails: {out}{err}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let errors = v["errors"].as_u64().unwrap();
+        assert!(errors > 0, "{v}");
+        assert_eq!(
+            v["errors_by_kind"],
+            serde_json::json!({ "UNAVAILABLE": errors }),
+            "{v}"
+        );
+        let first = v["first_error"].as_str().unwrap();
+        assert!(first.starts_with("UNAVAILABLE: "), "{first}");
+        assert!(first.contains("no data set is loaded yet"), "{first}");
+        v
+    };
+    let plain = run(&[]);
+    assert_eq!(plain["retries"], 0, "{plain}");
+    // The shipped policy: 4 attempts in all, on UNAVAILABLE.
+    let retried = run(&["--service-config", config.to_str().unwrap()]);
+    let errors = retried["errors"].as_u64().unwrap();
+    assert_eq!(retried["retries"].as_u64(), Some(3 * errors), "{retried}");
+    // The human report says the same.
+    let (code, out, _) = sltd(&[
+        "loadgen",
+        "--server",
+        &f.server,
+        "--keys",
+        f.csv.to_str().unwrap(),
+        "--duration",
+        "0.2",
+        "--warmup",
+        "0",
+        "--concurrency",
+        "1",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    let line = out.lines().find(|l| l.contains("errors")).unwrap();
+    assert!(line.contains(" (UNAVAILABLE "), "{line}");
 }
 
 #[test]

@@ -19,8 +19,40 @@ pub struct Answer {
     pub correct: bool,
 }
 
+/// Why a request has no answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// What the report counts it under: a gRPC status code by its name
+    /// (`UNAVAILABLE`), or the load generator's own word (`overloaded`,
+    /// `unanswered`, `error` for a peer's error without a code).
+    pub kind: String,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An error without a kind of its own counts as `error`.
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self::new("error", message)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Self {
+        Self::new("error", message)
+    }
+}
+
 /// What came of one request: an answer, or why there was none.
-pub type Outcome = Result<Answer, String>;
+pub type Outcome = Result<Answer, Failure>;
 
 /// An open-loop run.
 #[derive(Clone, Debug)]
@@ -89,7 +121,10 @@ where
                 let measured = window.is_measured(intended);
                 if counts.in_flight.load(Ordering::Relaxed) >= max_in_flight {
                     if measured {
-                        lock(&shared).failed("client overloaded: too many requests in flight");
+                        lock(&shared).failed(Failure::new(
+                            "overloaded",
+                            "client overloaded: too many requests in flight",
+                        ));
                     }
                     tick += 1;
                     continue;
@@ -289,7 +324,7 @@ mod tests {
             async move {
                 tokio::task::yield_now().await;
                 if n == 1 {
-                    Err(format!("worker {worker} failed once"))
+                    Err(format!("worker {worker} failed once").into())
                 } else {
                     Ok(Answer {
                         keys: 1,

@@ -26,7 +26,7 @@ mod keys;
 mod tally;
 mod window;
 
-pub use drive::{Answer, OpenLoop, Outcome, closed_loop, open_loop};
+pub use drive::{Answer, Failure, OpenLoop, Outcome, closed_loop, open_loop};
 pub use error::{DriveError, KeyStreamError, WindowError};
 pub use keys::{KeyStream, KeyStreamOptions, Query};
 pub use tally::{Percentiles, Tally};

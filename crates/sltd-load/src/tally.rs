@@ -2,12 +2,14 @@
 //! significant digits), requests, documents, errors and wrong answers, and
 //! the report every load generator prints from them.
 
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
 
-use crate::drive::Outcome;
+use crate::drive::{Failure, Outcome};
 
 /// Latency bounds of the histograms, microseconds.
 const LOWEST_US: u64 = 1;
@@ -60,6 +62,8 @@ pub struct Tally {
     requests: u64,
     keys: u64,
     errors: u64,
+    /// `errors` by [`Failure::kind`].
+    errors_by_kind: BTreeMap<String, u64>,
     mismatches: u64,
     first_error: Option<String>,
 }
@@ -78,6 +82,7 @@ impl Tally {
             requests: 0,
             keys: 0,
             errors: 0,
+            errors_by_kind: BTreeMap::new(),
             mismatches: 0,
             first_error: None,
         }
@@ -106,7 +111,7 @@ impl Tally {
     }
 
     /// A request that failed before it could be sent or answered.
-    pub fn failed(&mut self, error: impl Into<String>) {
+    pub fn failed(&mut self, error: impl Into<Failure>) {
         self.requests += 1;
         self.note_error(error.into());
     }
@@ -117,20 +122,30 @@ impl Tally {
             return;
         }
         self.requests += count;
-        self.errors += count;
+        self.add_errors("unanswered", count);
         self.first_error
             .get_or_insert_with(|| format!("{count} requests unanswered at the end"));
     }
 
     /// An error not tied to one request (a broken stream, an answer nobody
     /// asked for).
-    pub fn error(&mut self, error: impl Into<String>) {
+    pub fn error(&mut self, error: impl Into<Failure>) {
         self.note_error(error.into());
     }
 
-    fn note_error(&mut self, error: String) {
-        self.errors += 1;
-        self.first_error.get_or_insert(error);
+    fn note_error(&mut self, error: Failure) {
+        self.add_errors(&error.kind, 1);
+        self.first_error.get_or_insert(error.message);
+    }
+
+    fn add_errors(&mut self, kind: &str, count: u64) {
+        self.errors += count;
+        match self.errors_by_kind.get_mut(kind) {
+            Some(n) => *n += count,
+            None => {
+                self.errors_by_kind.insert(kind.to_owned(), count);
+            }
+        }
     }
 
     /// Adds another worker's tally to this one.
@@ -141,6 +156,9 @@ impl Tally {
         self.requests += other.requests;
         self.keys += other.keys;
         self.errors += other.errors;
+        for (kind, n) in &other.errors_by_kind {
+            *self.errors_by_kind.entry(kind.clone()).or_default() += n;
+        }
         self.mismatches += other.mismatches;
         if self.first_error.is_none() {
             self.first_error.clone_from(&other.first_error);
@@ -160,6 +178,24 @@ impl Tally {
     /// Requests that failed, plus errors outside any one request.
     pub fn errors(&self) -> u64 {
         self.errors
+    }
+
+    /// How many errors of each [`Failure::kind`], by kind.
+    pub fn errors_by_kind(&self) -> &BTreeMap<String, u64> {
+        &self.errors_by_kind
+    }
+
+    /// The errors in a few words: `3 (UNAVAILABLE 2, UNKNOWN 1)`, or `0`.
+    pub fn errors_text(&self) -> String {
+        let mut text = self.errors.to_string();
+        for (i, (kind, n)) in self.errors_by_kind.iter().enumerate() {
+            let sep = if i == 0 { " (" } else { ", " };
+            let _ = write!(text, "{sep}{kind} {n}");
+        }
+        if !self.errors_by_kind.is_empty() {
+            text.push(')');
+        }
+        text
     }
 
     /// Answered requests with at least one wrong verdict.
@@ -199,6 +235,7 @@ impl Tally {
             "requests": self.requests,
             "keys": self.keys,
             "errors": self.errors,
+            "errors_by_kind": self.errors_by_kind,
             "mismatches": self.mismatches,
             "throughput_rps": per_second(self.requests),
             "keys_per_s": per_second(self.keys),
@@ -265,16 +302,42 @@ mod tests {
         assert!(a.passed());
         let mut b = Tally::new();
         b.record(ok(300, false), Duration::from_micros(80));
-        b.record(Err("deadline exceeded".into()), Duration::from_micros(5));
-        b.failed("client overloaded");
+        b.record(
+            Err(Failure::new("DEADLINE_EXCEEDED", "deadline exceeded")),
+            Duration::from_micros(5),
+        );
+        b.failed(Failure::new("overloaded", "client overloaded"));
         b.error("stream broken");
         b.unanswered(3);
+        a.error(Failure::new("DEADLINE_EXCEEDED", "again"));
         a.merge(&b);
         assert_eq!(a.requests(), 1 + 3 + 3);
         assert_eq!(a.keys(), 600);
         assert_eq!(a.mismatches(), 1);
-        assert_eq!(a.errors(), 1 + 1 + 1 + 3);
-        assert_eq!(a.first_error(), Some("deadline exceeded"));
+        assert_eq!(a.errors(), 1 + 1 + 1 + 1 + 3);
+        let kinds: Vec<(&str, u64)> = a
+            .errors_by_kind()
+            .iter()
+            .map(|(k, n)| (k.as_str(), *n))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("DEADLINE_EXCEEDED", 2),
+                ("error", 1),
+                ("overloaded", 1),
+                ("unanswered", 3)
+            ]
+        );
+        assert_eq!(
+            a.errors_text(),
+            "7 (DEADLINE_EXCEEDED 2, error 1, overloaded 1, unanswered 3)"
+        );
+        assert_eq!(
+            a.summary(Duration::from_secs(1))["errors_by_kind"]["unanswered"],
+            3
+        );
+        assert_eq!(a.first_error(), Some("again"));
         assert!(!a.passed());
         // Latencies of failed requests are not in the distribution.
         assert_eq!(a.latency().p50_us, 40);
@@ -298,6 +361,8 @@ mod tests {
         assert_eq!(s["p99_us"], 900);
         assert_eq!(s["service_p99_us"], 100);
         assert_eq!(s["first_error"], Value::Null);
+        assert_eq!(s["errors_by_kind"], json!({}));
+        assert_eq!(t.errors_text(), "0");
         // No window (stopped during the warm-up): no division by zero.
         let s = Tally::new().summary(Duration::ZERO);
         assert_eq!(s["throughput_rps"], 0.0);

@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod status;
 pub mod wire;
 
 /// Version 1 of the lookup API (package `sltd.v1`).
