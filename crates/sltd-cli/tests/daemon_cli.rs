@@ -206,13 +206,18 @@ fn check_batch_file() {
     );
 }
 
+/// `sltd loadgen` against `server`, drawing queries from `keys`, with
+/// `args` after those.
+fn run_loadgen(server: &str, keys: &Path, args: &[&str]) -> (i32, String, String) {
+    let keys = keys.to_str().unwrap();
+    let mut all = vec!["loadgen", "--server", server, "--keys", keys];
+    all.extend_from_slice(args);
+    sltd(&all)
+}
+
+/// A short JSON run with half hits and `extra` arguments, which must pass.
 fn loadgen(f: &Fixture, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec![
-        "loadgen",
-        "--server",
-        &f.server,
-        "--keys",
-        f.csv.to_str().unwrap(),
+    let base = [
         "--duration",
         "0.5",
         "--warmup",
@@ -221,8 +226,7 @@ fn loadgen(f: &Fixture, extra: &[&str]) -> serde_json::Value {
         "0.5",
         "--json",
     ];
-    args.extend_from_slice(extra);
-    let (code, out, err) = sltd(&args);
+    let (code, out, err) = run_loadgen(&f.server, &f.csv, &[&base[..], extra].concat());
     assert_eq!(code, 0, "{extra:?}: {out} {err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     for key in [
@@ -277,21 +281,9 @@ fn loadgen_refuses_bad_rows_unless_asked_to_skip_them_and_an_empty_export() {
     text.push_str("UTO,P,AB.12,stolen,2024-01-02,R2\n");
     std::fs::write(&bad, &text).unwrap();
     let bad_line = text.lines().count();
-    let run = |keys: &std::path::Path, extra: &[&str]| {
-        let mut args = vec![
-            "loadgen",
-            "--server",
-            &f.server,
-            "--keys",
-            keys.to_str().unwrap(),
-            "--duration",
-            "0.3",
-            "--warmup",
-            "0",
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        sltd(&args)
+    let run = |keys: &Path, extra: &[&str]| {
+        let base = ["--duration", "0.3", "--warmup", "0", "--json"];
+        run_loadgen(&f.server, keys, &[&base[..], extra].concat())
     };
     let (code, out, err) = run(&bad, &[]);
     assert_eq!(code, 2, "{out}{err}");
@@ -334,12 +326,7 @@ fn loadgen_counts_failures_by_status_code_and_retries_by_the_service_config() {
     let config =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/cluster/service-config.json");
     let run = |extra: &[&str]| {
-        let mut args = vec![
-            "loadgen",
-            "--server",
-            &f.server,
-            "--keys",
-            f.csv.to_str().unwrap(),
+        let base = [
             "--duration",
             "0.3",
             "--warmup",
@@ -348,8 +335,7 @@ fn loadgen_counts_failures_by_status_code_and_retries_by_the_service_config() {
             "2",
             "--json",
         ];
-        args.extend_from_slice(extra);
-        let (code, out, err) = sltd(&args);
+        let (code, out, err) = run_loadgen(&f.server, &f.csv, &[&base[..], extra].concat());
         assert_eq!(code, 2, "a run with failed checks fails: {out}{err}");
         let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
         let errors = v["errors"].as_u64().unwrap();
@@ -371,19 +357,8 @@ fn loadgen_counts_failures_by_status_code_and_retries_by_the_service_config() {
     let errors = retried["errors"].as_u64().unwrap();
     assert_eq!(retried["retries"].as_u64(), Some(3 * errors), "{retried}");
     // The human report says the same.
-    let (code, out, _) = sltd(&[
-        "loadgen",
-        "--server",
-        &f.server,
-        "--keys",
-        f.csv.to_str().unwrap(),
-        "--duration",
-        "0.2",
-        "--warmup",
-        "0",
-        "--concurrency",
-        "1",
-    ]);
+    let args = ["--duration", "0.2", "--warmup", "0", "--concurrency", "1"];
+    let (code, out, _) = run_loadgen(&f.server, &f.csv, &args);
     assert_eq!(code, 2, "{out}");
     let line = out.lines().find(|l| l.contains("errors")).unwrap();
     assert!(line.contains(" (UNAVAILABLE "), "{line}");
