@@ -5,8 +5,8 @@
 //! time, switched to a new generation and killed. The script's own verdict
 //! and its per-phase figures are both checked: a rolling restart and a new
 //! generation fail no check, and with the shipped retry policy a SIGKILL
-//! leaves no UNAVAILABLE failure (a check whose answer was already under
-//! way when the replica died is committed: no gRPC client retries it).
+//! fails none but the committed ones: a check whose answer was already
+//! under way when the replica died, which no gRPC client retries.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -92,7 +92,12 @@ fn replicas_behind_haproxy_restart_update_and_die_under_load() {
         assert_eq!(f["mismatches"], 0, "{phase}: {summary}");
         match phase {
             "sigkill-plain" => {}
-            "sigkill-retry" => assert_eq!(f["unavailable"], 0, "{phase}: {summary}\n{}", show()),
+            // Only committed checks (UNKNOWN), at most the 8 in flight.
+            "sigkill-retry" => assert!(
+                f["unavailable"] == 0 && f["errors"] == f["unknown"] && f["unknown"] <= 8,
+                "{phase}: {summary}\n{}",
+                show()
+            ),
             _ => assert_eq!(f["errors"], 0, "{phase}: {summary}\n{}", show()),
         }
     }
