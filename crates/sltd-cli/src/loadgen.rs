@@ -26,8 +26,8 @@ use prost::Message;
 use prost::bytes::BufMut;
 use serde_json::{Value, json};
 use sltd_load::{
-    Answer, Failure, KeyStream, KeyStreamOptions, OpenLoop, Outcome, Query, Schedule, Stop, Tally,
-    Window,
+    Answer, Failure, KeyStream, KeyStreamOptions, OpenLoop, Outcome, Phase, Query, Schedule, Stop,
+    Tally, Window,
 };
 use sltd_proto::status::code_name;
 use sltd_proto::v1 as pb;
@@ -544,9 +544,9 @@ async fn drive_stream(
         let window = window.clone();
         tasks.push(tokio::spawn(async move {
             let mut tally = Tally::new();
-            // (send time, expected hit), in send order: answers come back in
-            // the same order.
-            let pending: Arc<Mutex<VecDeque<(Instant, bool)>>> =
+            // (send time, measured, expected hit), in send order: answers
+            // come back in the same order.
+            let pending: Arc<Mutex<VecDeque<(Instant, bool, bool)>>> =
                 Arc::new(Mutex::new(VecDeque::with_capacity(in_flight)));
             let permits = Arc::new(tokio::sync::Semaphore::new(in_flight));
             let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(in_flight);
@@ -557,17 +557,22 @@ async fn drive_stream(
                 let window = window.clone();
                 tokio::spawn(async move {
                     let mut next = s * pool.len() / streams;
-                    while !window.is_over(Instant::now()) {
+                    loop {
                         let Ok(permit) = permits.acquire().await else {
                             break;
                         };
+                        let sent = Instant::now();
+                        let phase = window.phase(sent);
+                        if phase == Phase::Over {
+                            break;
+                        }
                         permit.forget();
                         let work = &pool[next % pool.len()];
                         next += 1;
                         pending
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
-                            .push_back((Instant::now(), work.hits[0]));
+                            .push_back((sent, phase == Phase::Measured, work.hits[0]));
                         if tx.send(work.body.clone()).await.is_err() {
                             break;
                         }
@@ -596,7 +601,7 @@ async fn drive_stream(
             loop {
                 match responses.message().await {
                     Ok(Some(resp)) => {
-                        let Some((sent, hit)) = pending
+                        let Some((sent, measured, hit)) = pending
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .pop_front()
@@ -605,7 +610,7 @@ async fn drive_stream(
                             break;
                         };
                         permits.add_permits(1);
-                        if window.is_measured(sent) {
+                        if measured {
                             let correct = verdict_ok(&resp, hit);
                             tally.record(Ok(Answer { keys: 1, correct }), sent.elapsed());
                         }
@@ -618,7 +623,12 @@ async fn drive_stream(
                 }
             }
             let _ = sender.await;
-            let left = pending.lock().unwrap_or_else(|p| p.into_inner()).len() as u64;
+            let left = pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .filter(|(_, measured, _)| *measured)
+                .count() as u64;
             tally.unanswered(left);
             tally
         }));
@@ -670,14 +680,15 @@ fn tcp_pingpong(args: &LoadgenArgs) -> anyhow::Result<(Tally, Duration, CpuUse)>
             let mut buf = [7u8; MSG];
             while !stop.load(Ordering::Relaxed) {
                 let sent = Instant::now();
-                if window.is_over(sent) {
+                let phase = window.phase(sent);
+                if phase == Phase::Over {
                     break;
                 }
                 if let Err(e) = s.write_all(&buf).and_then(|_| s.read_exact(&mut buf)) {
                     tally.error(e.to_string());
                     break;
                 }
-                if window.is_measured(sent) {
+                if phase == Phase::Measured {
                     let answer = Answer {
                         keys: 1,
                         correct: true,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::DriveError;
 use crate::tally::Tally;
-use crate::window::{Schedule, Window};
+use crate::window::{Phase, Schedule, Window};
 
 /// An answered request: how many documents it asked about, and whether
 /// every verdict was the expected one.
@@ -115,10 +115,11 @@ where
                 }
                 // Stopped while waiting: what was due before the stop has
                 // gone out.
-                if window.is_over(intended) {
-                    break;
-                }
-                let measured = window.is_measured(intended);
+                let measured = match window.phase(intended) {
+                    Phase::Over => break,
+                    Phase::WarmUp => false,
+                    Phase::Measured => true,
+                };
                 if counts.in_flight.load(Ordering::Relaxed) >= max_in_flight {
                     if measured {
                         lock(&shared).failed(Failure::new(
@@ -186,11 +187,12 @@ where
             let mut tally = Tally::new();
             for n in 0u64.. {
                 let sent = Instant::now();
-                if window.is_over(sent) {
+                let phase = window.phase(sent);
+                if phase == Phase::Over {
                     break;
                 }
                 let outcome = send(worker, n).await;
-                if window.is_measured(sent) {
+                if phase == Phase::Measured {
                     tally.record(outcome, sent.elapsed());
                 }
             }

@@ -30,4 +30,4 @@ pub use drive::{Answer, Failure, OpenLoop, Outcome, closed_loop, open_loop};
 pub use error::{DriveError, KeyStreamError, WindowError};
 pub use keys::{KeyStream, KeyStreamOptions, Query};
 pub use tally::{Percentiles, Tally};
-pub use window::{Schedule, Stop, Window};
+pub use window::{Phase, Schedule, Stop, Window};

@@ -28,6 +28,17 @@ impl Stop {
     }
 }
 
+/// Where a moment falls in a [`Window`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Before the measured window: sent, not counted.
+    WarmUp,
+    /// Sent and counted.
+    Measured,
+    /// At or after the end or the stop: not sent.
+    Over,
+}
+
 /// A run's timeline: requests sent before `measure_from` warm up
 /// connections and caches and are not counted; requests sent from then to
 /// the end (or the stop) are measured.
@@ -88,9 +99,17 @@ impl Window {
         now >= self.closes_at()
     }
 
-    /// Whether a request sent (or due to be sent) at `t` is measured.
-    pub fn is_measured(&self, t: Instant) -> bool {
-        t >= self.measure_from && t < self.closes_at()
+    /// What becomes of a request sent (or due to be sent) at `t`. Decided
+    /// from one reading of the stop, so that a stop arriving meanwhile
+    /// cannot leave a request sent but neither measured nor warm-up.
+    pub fn phase(&self, t: Instant) -> Phase {
+        if t >= self.closes_at() {
+            Phase::Over
+        } else if t < self.measure_from {
+            Phase::WarmUp
+        } else {
+            Phase::Measured
+        }
     }
 
     /// How long the measured window lasted, or will have lasted: shorter
@@ -168,10 +187,10 @@ mod tests {
         let w = Window::new(t0, 0.5, 2.0).unwrap();
         assert_eq!(w.measure_from() - t0, Duration::from_millis(500));
         assert_eq!(w.end() - t0, Duration::from_millis(2_500));
-        assert!(!w.is_measured(t0));
-        assert!(w.is_measured(t0 + Duration::from_millis(500)));
-        assert!(w.is_measured(t0 + Duration::from_millis(2_499)));
-        assert!(!w.is_measured(t0 + Duration::from_millis(2_500)));
+        assert_eq!(w.phase(t0), Phase::WarmUp);
+        assert_eq!(w.phase(t0 + Duration::from_millis(500)), Phase::Measured);
+        assert_eq!(w.phase(t0 + Duration::from_millis(2_499)), Phase::Measured);
+        assert_eq!(w.phase(t0 + Duration::from_millis(2_500)), Phase::Over);
         assert!(w.is_over(t0 + Duration::from_millis(2_500)));
         assert_eq!(w.measured(), Duration::from_secs(2));
     }
@@ -186,7 +205,7 @@ mod tests {
         stop.stop();
         let at = stop.stopped_at().unwrap();
         assert!(w.is_over(at) && w.is_over(w.start()));
-        assert!(!w.is_measured(w.measure_from()));
+        assert_eq!(w.phase(w.measure_from()), Phase::Over);
         assert_eq!(w.measured(), Duration::ZERO);
         // A stop after the measuring started shortens it.
         let t0 = Instant::now() - Duration::from_secs(5);
