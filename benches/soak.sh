@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Soak test for docs/BENCHMARKS.md ("Soak"): sltdd (release build) serving a
 # data directory kept by sltd-sync, under mixed unary, batch and stream load
-# at 80% of the maximum open-loop unary rate measured first, while a new generation is
-# published and installed every 10 s and the daemon gets a SIGHUP every 10 s
-# (5 s after each install).
+# at 80% of the maximum open-loop unary rate measured first, while a new
+# generation is published and installed every 10 s and the daemon gets a
+# SIGHUP every 10 s (5 s after each install).
 #
 #   benches/soak.sh                        # 600 s at 1M records
 #   SLTD_SOAK_DURATION=30 SLTD_SOAK_RECORDS=100000 benches/soak.sh   # smoke
@@ -147,8 +147,9 @@ done
 max_rps=$lo
 echo "sustained open-loop rate: $max_rps req/s (closed loop: $closed_rps req/s)"
 
-# 80% of the sustained open-loop rate, in documents per second: 70% unary and 5% in batches of 50,
-# on open-loop schedules, and one stream with one document in flight.
+# The share (80% by default) of the sustained open-loop rate, in documents
+# per second: 7/8 of it unary and 1/16 in batches of 50, on open-loop
+# schedules, and one stream with one document in flight.
 read -r unary_rps batch_rps < <(python3 -c "
 m, s = $max_rps, $share
 print(round(m * s * 0.875), max(1, round(m * s * 0.0625 / 50)))")

@@ -176,14 +176,16 @@ first_error() { grep -o '"first_error":"[^"]*"' "$WORK/$1.json" | cut -d'"' -f4;
 report() {
     local phase=$1
     [ -s "$WORK/$phase.json" ] || fail "$phase: the load generator printed no report ($(cat "$WORK/$phase.err"))"
-    local requests errors unavailable unknown mismatches retries
+    local requests errors unavailable unknown mismatches retries in_flight
     requests=$(field "$phase" requests)
     errors=$(field "$phase" errors)
     unavailable=$(field "$phase" UNAVAILABLE)
     unknown=$(field "$phase" UNKNOWN)
     mismatches=$(field "$phase" mismatches)
     retries=$(field "$phase" retries)
-    echo "$phase requests=$requests errors=$errors unavailable=${unavailable:-0} unknown=${unknown:-0} mismatches=$mismatches retries=$retries"
+    # A closed loop's checks in flight (none reported for an open loop).
+    in_flight=$(field "$phase" concurrency)
+    echo "$phase requests=$requests errors=$errors unavailable=${unavailable:-0} unknown=${unknown:-0} mismatches=$mismatches retries=$retries in_flight=${in_flight:-0}"
     local detail=""
     if [ "$errors" != 0 ]; then detail=" ($(kinds "$phase")); first error: $(first_error "$phase")"; fi
     say "$phase: $requests checks, $errors failed, $mismatches wrong verdicts, $retries retried$detail"
@@ -245,7 +247,7 @@ for line in "${SUMMARY[@]}"; do
             errors=$(value errors "$line")
             unknown=$(value unknown "$line")
             [ "$(value unavailable "$line")" = 0 ] || { say "$phase: UNAVAILABLE checks were not retried"; status=1; }
-            if [ "$errors" != "$unknown" ] || [ "$unknown" -gt "$IN_FLIGHT" ]; then
+            if [ "$errors" != "$unknown" ] || [ "$unknown" -gt "$(value in_flight "$line")" ]; then
                 say "$phase: failed checks beyond those in flight at the kill"; status=1
             elif [ "$errors" != 0 ]; then
                 say "$phase: $errors checks whose answer was under way when the replica died failed (committed: gRFC A6)"
